@@ -1,0 +1,198 @@
+"""The daemon's settings: one frozen object read once from the environment.
+
+Every field is an environment variable of the same name in upper case. Each carries its default and a
+one-line description (``Meta(description=...)``); the README's configuration table is checked against them.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+Port = Annotated[int, Meta(ge=1, le=65535)]
+NonNegInt = Annotated[int, Meta(ge=0)]
+PosInt = Annotated[int, Meta(ge=1)]
+NonNegFloat = Annotated[float, Meta(ge=0)]
+PosFloat = Annotated[float, Meta(gt=0)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _d(text: str) -> Meta:
+    return Meta(description=text)
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # --- the seed's variables -------------------------------------------------------------------------------
+    http_api_mode: Annotated[bool, _d("true: HTTP API transport; false: RunPod serverless transport")] = False
+    api_host: Annotated[str, _d("address the HTTP API (or the RunPod local API) listens on")] = "0.0.0.0"
+    api_port: Annotated[Port, _d("port the HTTP API (or the RunPod local API) listens on")] = 8000
+    sqlite_db_path: Annotated[str, _d("the job store (SQLite file; its folder is created if missing)")] = (
+        "/tmp/comfyui_jobs.db"
+    )
+    comfy_log_level: Annotated[LogLevel, _d("log level of every process of the daemon")] = "DEBUG"
+    bucket_endpoint_url: Annotated[str | None, _d("S3 endpoint; set = outputs go to S3, not the store")] = None
+    websocket_reconnect_attempts: Annotated[NonNegInt, _d("websocket reconnects to ComfyUI before giving up")] = 5
+    websocket_reconnect_delay_s: Annotated[NonNegFloat, _d("seconds between websocket reconnect attempts")] = 3.0
+    websocket_trace: Annotated[bool, _d("log every websocket frame received from ComfyUI")] = False
+    refresh_worker: Annotated[bool, _d("restart ComfyUI after every job (clean state)")] = False
+
+    # --- store ----------------------------------------------------------------------------------------------
+    sqlite_synchronous: Annotated[Literal["NORMAL", "FULL"], _d("SQLite synchronous mode (FULL: fsync each commit)")] = (
+        "NORMAL"
+    )
+    sqlite_busy_timeout_ms: Annotated[NonNegInt, _d("how long a write waits for the database lock")] = 5000
+
+    # --- ComfyUI --------------------------------------------------------------------------------------------
+    comfyui_path: Annotated[str | None, _d("folder holding ComfyUI's main.py: the supervisor starts it")] = None
+    comfyui_url: Annotated[str | None, _d("URL of a ComfyUI run by someone else (nothing is spawned)")] = None
+    comfyui_python: Annotated[str | None, _d("interpreter that runs ComfyUI (default: the daemon's own)")] = None
+    comfyui_port: Annotated[Port, _d("port of the first spawned ComfyUI (instance i listens on port + i)")] = 8188
+    comfyui_args: Annotated[str, _d("extra ComfyUI command-line flags (shell-split)")] = ""
+    comfyui_instances: Annotated[PosInt, _d("ComfyUI processes (one per GPU), each with its own executor")] = 1
+    comfyui_gpu_ids: Annotated[str | None, _d("comma-separated CUDA_VISIBLE_DEVICES per instance (default 0..N-1)")] = (
+        None
+    )
+    data_dir: Annotated[str, _d("folder for ComfyUI's input/output/temp directories")] = "/tmp/comfyui-worker"
+    comfyui_input_dir: Annotated[str | None, _d("ComfyUI's local input folder (uploaded inputs removed after a job)")] = (
+        None
+    )
+    comfyui_output_dir: Annotated[str | None, _d("ComfyUI's local output folder (outputs removed once stored)")] = None
+    comfyui_startup_timeout_s: Annotated[PosFloat, _d("how long ComfyUI may take to answer its first probe")] = 600.0
+    comfyui_probe_interval_s: Annotated[PosFloat, _d("seconds between ComfyUI readiness probes")] = 2.0
+    comfyui_hang_timeout_s: Annotated[PosFloat, _d("a running ComfyUI not answering its probe this long is restarted")] = (
+        60.0
+    )
+    comfy_org_api_key: Annotated[str | None, _d("Comfy.org API key passed to ComfyUI for API nodes")] = None
+
+    # --- executor -------------------------------------------------------------------------------------------
+    worker_id: Annotated[str | None, _d("executor id recorded on claimed jobs (default host-pid)")] = None
+    job_max_attempts: Annotated[PosInt, _d("runs of a job before a ComfyUI crash fails it")] = 3
+    job_timeout_s: Annotated[PosFloat, _d("default per-job deadline in seconds (a request may override it)")] = 3600.0
+    pipeline_depth: Annotated[PosInt, _d("jobs queued in ComfyUI at once per executor (1 with REFRESH_WORKER)")] = 2
+    heartbeat_interval_s: Annotated[PosFloat, _d("seconds between heartbeats of a running job")] = 2.0
+    heartbeat_stale_s: Annotated[PosFloat, _d("a running job without heartbeat this long is recovered")] = 30.0
+    progress_throttle_s: Annotated[NonNegFloat, _d("minimum seconds between progress writes of a job")] = 0.5
+    poll_interval_s: Annotated[PosFloat, _d("seconds between store polls of an idle process")] = 0.05
+    include_temp_outputs: Annotated[bool, _d("also return temp outputs (PreviewImage)")] = False
+    shutdown_grace_s: Annotated[NonNegFloat, _d("on SIGTERM, how long running jobs may finish before requeue")] = 30.0
+
+    # --- S3 -------------------------------------------------------------------------------------------------
+    bucket_access_key_id: Annotated[str | None, _d("S3 access key id")] = None
+    bucket_secret_access_key: Annotated[str | None, _d("S3 secret access key")] = None
+    bucket_name: Annotated[str, _d("S3 bucket for outputs")] = "comfyui-outputs"
+    bucket_prefix: Annotated[str, _d("key prefix for outputs (key: prefix/job_id/filename)")] = ""
+    bucket_region: Annotated[str | None, _d("S3 region")] = None
+    bucket_url_expiry_s: Annotated[PosInt, _d("lifetime of presigned output URLs")] = 3600
+    bucket_public_url: Annotated[str | None, _d("base URL for public output URLs instead of presigned ones")] = None
+
+    # --- HTTP transport -------------------------------------------------------------------------------------
+    api_key: Annotated[str | None, _d("set: every route but /health needs this bearer key")] = None
+    admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
+    max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
+    max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
+
+    # --- supervisor -----------------------------------------------------------------------------------------
+    restart_backoff_max_s: Annotated[PosFloat, _d("cap of the restart backoff of a crashed child")] = 30.0
+    restart_max_failures: Annotated[PosInt, _d("failures within RESTART_WINDOW_S that make a child fatal")] = 5
+    restart_window_s: Annotated[PosFloat, _d("window in which child failures are counted")] = 300.0
+    stop_timeout_s: Annotated[PosFloat, _d("after SIGTERM, seconds before a child gets SIGKILL")] = 10.0
+    cleanup_interval_s: Annotated[PosFloat, _d("seconds between cleanups and stuck-job resets")] = 3600.0
+    cleanup_max_age_hours: Annotated[NonNegFloat, _d("terminal jobs older than this are deleted")] = 24.0
+    stuck_max_running_hours: Annotated[NonNegFloat, _d("running jobs older than this are reset")] = 2.0
+    recovery_interval_s: Annotated[PosFloat, _d("seconds between stale-heartbeat recoveries")] = 5.0
+
+    # --- RunPod transport -----------------------------------------------------------------------------------
+    serve_api_locally: Annotated[bool, _d("RunPod mode: serve the SDK's local test API on API_HOST:API_PORT")] = False
+    runpod_max_output_mb: Annotated[PosFloat, _d("RunPod mode: largest result returned inline")] = 10.0
+
+
+class SettingsError(Exception):
+    """A variable of the environment has a value the daemon cannot use."""
+
+    def __init__(self, variable: str, value: str, expected: str) -> None:
+        self.variable, self.value, self.expected = variable, value, expected
+        super().__init__(f"invalid setting {variable}={value!r}: expected {expected}")
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def env_name(field: str) -> str:
+    return field.upper()
+
+
+def fields() -> tuple[msgspec.inspect.Field, ...]:
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return info.fields
+
+
+def describe(field: msgspec.inspect.Field) -> str:
+    """The one-line description of a settings field."""
+    t = field.type
+    if isinstance(t, msgspec.inspect.Metadata) and t.extra_json_schema:
+        return str(t.extra_json_schema.get("description", ""))
+    return ""
+
+
+def expected_text(t: msgspec.inspect.Type) -> str:
+    """What a value of this type must look like, in words."""
+    if isinstance(t, msgspec.inspect.Metadata):
+        return expected_text(t.type)
+    if isinstance(t, msgspec.inspect.UnionType):
+        return " or ".join(expected_text(x) for x in t.types if not isinstance(x, msgspec.inspect.NoneType))
+    if isinstance(t, msgspec.inspect.BoolType):
+        return "a boolean (true/false/1/0/yes/no)"
+    if isinstance(t, msgspec.inspect.LiteralType):
+        return "one of " + ", ".join(map(str, t.values))
+    if isinstance(t, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        kind = "an integer" if isinstance(t, msgspec.inspect.IntType) else "a number"
+        bounds = [f"{op} {v}" for op, v in ((">=", t.ge), (">", t.gt), ("<=", t.le), ("<", t.lt)) if v is not None]
+        return kind + (" " + " and ".join(bounds) if bounds else "")
+    return "a string"
+
+
+def _is_bool(t: msgspec.inspect.Type) -> bool:
+    return isinstance(t.type if isinstance(t, msgspec.inspect.Metadata) else t, msgspec.inspect.BoolType)
+
+
+def _convert(field: msgspec.inspect.Field, raw: str) -> Any:
+    value: Any = raw
+    if _is_bool(field.type):
+        low = raw.strip().lower()
+        if low not in _TRUE | _FALSE:
+            raise SettingsError(env_name(field.name), raw, expected_text(field.type))
+        return low in _TRUE
+    if field.name == "comfy_log_level":
+        value = raw.strip().upper()
+    try:
+        return msgspec.convert({field.name: value}, _ONE_FIELD[field.name], strict=False)[field.name]
+    except msgspec.ValidationError:
+        raise SettingsError(env_name(field.name), raw, expected_text(field.type)) from None
+
+
+_ONE_FIELD = {
+    name: dict[str, hint]  # type: ignore[valid-type]
+    for name, hint in typing.get_type_hints(Settings, include_extras=True).items()
+}
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from the environment; raise SettingsError on the first bad value.
+
+    An empty variable counts as unset for optional strings (so ``BUCKET_ENDPOINT_URL=`` means no S3).
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in fields():
+        raw = environ.get(env_name(field.name))
+        if raw is None or (raw == "" and not field.required and field.default is None):
+            continue
+        values[field.name] = _convert(field, raw)
+    return Settings(**values)

@@ -1,0 +1,101 @@
+"""Jobs, their states, and the one table of allowed transitions."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# Every edge a job may take, and the store operation (named query) that takes it.
+# Each of those queries names its source state in its WHERE clause; zero rows changed raises.
+TRANSITIONS: dict[tuple[JobStatus, JobStatus], str] = {
+    (JobStatus.PENDING, JobStatus.RUNNING): "claim",
+    (JobStatus.PENDING, JobStatus.CANCELLED): "cancel_pending",
+    (JobStatus.RUNNING, JobStatus.COMPLETED): "complete",
+    (JobStatus.RUNNING, JobStatus.FAILED): "fail | requeue | recover (attempts used up)",
+    (JobStatus.RUNNING, JobStatus.CANCELLED): "finish_cancelled | requeue | recover (cancel asked for)",
+    (JobStatus.RUNNING, JobStatus.PENDING): "requeue | release | recover (attempts left)",
+}
+
+
+class Progress(msgspec.Struct, frozen=True, omit_defaults=True):
+    value: int = 0
+    max: int = 0
+    node: str | None = None
+    node_type: str | None = None
+
+
+class Job(msgspec.Struct, frozen=True):
+    id: str
+    status: JobStatus
+    priority: int
+    request: dict[str, Any]
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    created_at: float
+    started_at: float | None
+    completed_at: float | None
+    attempts: int
+    max_attempts: int
+    timeout_s: float | None
+    worker_id: str | None
+    heartbeat_at: float | None
+    progress: Progress | None
+    cancel_requested: bool
+
+    @property
+    def workflow(self) -> dict[str, Any]:
+        return self.request["workflow"]  # type: ignore[no-any-return]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.request.get("options") or {}
+
+
+class InputImage(msgspec.Struct, frozen=True):
+    name: str
+    data: bytes
+
+
+class OutputFile(msgspec.Struct, frozen=True):
+    """Bytes of one output kept in the store; ``index`` is what result entries refer to."""
+
+    index: int
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class Component(msgspec.Struct, frozen=True):
+    name: str
+    pid: int | None
+    state: str
+    restarts: int
+    detail: str | None
+    updated_at: float
+
+
+class Recovered(msgspec.Struct, frozen=True):
+    id: str
+    status: JobStatus
+
+
+class Page(msgspec.Struct, frozen=True):
+    jobs: list[Job]
+    next_cursor: str | None

@@ -1,0 +1,151 @@
+-- Named queries of the job store. Every state-changing statement names the states it may leave.
+-- Claim order everywhere: priority DESC, created_at, rowid (the jobs_pending index).
+
+-- name: insert_job
+INSERT INTO jobs (id, status, priority, request, created_at, max_attempts, timeout_s)
+VALUES (:id, 'pending', :priority, :request, :created_at, :max_attempts, :timeout_s);
+
+-- name: insert_input
+INSERT INTO job_inputs (job_id, idx, name, data) VALUES (:job_id, :idx, :name, :data);
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = :id;
+
+-- name: get_status
+SELECT status FROM jobs WHERE id = :id;
+
+-- name: get_inputs
+SELECT idx, name, data FROM job_inputs WHERE job_id = :job_id ORDER BY idx;
+
+-- name: get_output
+SELECT idx, filename, content_type, data FROM job_outputs WHERE job_id = :job_id AND idx = :idx;
+
+-- name: get_outputs
+SELECT idx, filename, content_type, data FROM job_outputs WHERE job_id = :job_id ORDER BY idx;
+
+-- name: insert_output
+INSERT INTO job_outputs (job_id, idx, filename, content_type, data)
+VALUES (:job_id, :idx, :filename, :content_type, :data);
+
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE (created_at, id) < (:before_created, :before_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_jobs_by_status
+SELECT * FROM jobs
+WHERE status = :status AND (created_at, id) < (:before_created, :before_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: claim
+-- pending -> running
+UPDATE jobs
+SET status = 'running', worker_id = :worker_id, started_at = :now, heartbeat_at = :now,
+    attempts = attempts + 1, progress = NULL
+WHERE rowid = (SELECT rowid FROM jobs WHERE status = 'pending'
+               ORDER BY priority DESC, created_at, rowid LIMIT 1)
+  AND status = 'pending'
+RETURNING *;
+
+-- name: heartbeat
+-- running -> running (lease renewed); returns the jobs and whether a cancel was asked for
+UPDATE jobs SET heartbeat_at = :now
+WHERE worker_id = :worker_id AND status = 'running'
+RETURNING id, cancel_requested;
+
+-- name: record_progress
+-- running -> running
+UPDATE jobs SET progress = :progress, heartbeat_at = :now
+WHERE id = :id AND worker_id = :worker_id AND status = 'running';
+
+-- name: complete
+-- running -> completed
+UPDATE jobs SET status = 'completed', result = :result, completed_at = :now, heartbeat_at = NULL
+WHERE id = :id AND worker_id = :worker_id AND status = 'running';
+
+-- name: fail
+-- running -> failed
+UPDATE jobs SET status = 'failed', result = :result, error = :error, completed_at = :now, heartbeat_at = NULL
+WHERE id = :id AND worker_id = :worker_id AND status = 'running';
+
+-- name: finish_cancelled
+-- running -> cancelled (the executor stopped it in ComfyUI; outputs produced so far are kept)
+UPDATE jobs SET status = 'cancelled', result = :result, error = :error, completed_at = :now, heartbeat_at = NULL
+WHERE id = :id AND worker_id = :worker_id AND status = 'running';
+
+-- name: cancel_pending
+-- pending -> cancelled
+UPDATE jobs SET status = 'cancelled', completed_at = :now, cancel_requested = 1,
+    error = '{"type":"cancelled","message":"cancelled before it started"}'
+WHERE id = :id AND status = 'pending';
+
+-- name: request_cancel
+-- running -> running (cancel_requested: the executor interrupts it)
+UPDATE jobs SET cancel_requested = 1 WHERE id = :id AND status = 'running';
+
+-- name: requeue
+-- running -> pending (attempts left) | failed (attempts used up) | cancelled (cancel was asked for)
+UPDATE jobs
+SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+    error = CASE WHEN cancel_requested THEN '{"type":"cancelled","message":"cancelled"}'
+                 WHEN attempts < max_attempts THEN error ELSE :error END,
+    completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
+    worker_id = NULL, heartbeat_at = NULL, progress = NULL
+WHERE id = :id AND worker_id = :worker_id AND status = 'running'
+RETURNING id, status;
+
+-- name: release
+-- running -> pending without spending an attempt (shutdown before the job ran to its end)
+UPDATE jobs
+SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
+    completed_at = CASE WHEN cancel_requested THEN :now END,
+    attempts = max(attempts - 1, 0), worker_id = NULL, heartbeat_at = NULL, progress = NULL
+WHERE id = :id AND worker_id = :worker_id AND status = 'running'
+RETURNING id, status;
+
+-- name: recover
+-- running -> pending | failed | cancelled, for the jobs of a dead worker (:worker_id), with a stale heartbeat
+-- (:stale_before) or started too long ago (:started_before); an unused condition is given as NULL
+UPDATE jobs
+SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+    error = CASE WHEN cancel_requested THEN '{"type":"cancelled","message":"cancelled"}'
+                 WHEN attempts < max_attempts THEN error ELSE :error END,
+    completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
+    worker_id = NULL, heartbeat_at = NULL, progress = NULL
+WHERE status = 'running'
+  AND (worker_id = :worker_id OR heartbeat_at < :stale_before OR started_at < :started_before)
+RETURNING id, status;
+
+-- name: cleanup_batch
+-- completed | failed | cancelled -> deleted, oldest first, a batch at a time
+DELETE FROM jobs WHERE rowid IN (
+    SELECT rowid FROM jobs
+    WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < :cutoff
+    LIMIT :batch);
+
+-- name: delete_terminal
+-- completed | failed | cancelled -> deleted
+DELETE FROM jobs WHERE id = :id AND status IN ('completed', 'failed', 'cancelled');
+
+-- name: counts
+SELECT status, n FROM job_counts;
+
+-- name: queue_position
+SELECT count(*) + 1 FROM jobs AS other, jobs AS me
+WHERE me.id = :id AND me.status = 'pending' AND other.status = 'pending'
+  AND (other.priority > me.priority
+       OR (other.priority = me.priority AND (other.created_at, other.rowid) < (me.created_at, me.rowid)));
+
+-- name: upsert_component
+INSERT INTO components (name, pid, state, restarts, detail, updated_at)
+VALUES (:name, :pid, :state, :restarts, :detail, :now)
+ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, state = excluded.state, restarts = excluded.restarts,
+    detail = excluded.detail, updated_at = excluded.updated_at;
+
+-- name: list_components
+SELECT name, pid, state, restarts, detail, updated_at FROM components ORDER BY name;
+
+-- name: delete_components
+DELETE FROM components;

@@ -1,0 +1,48 @@
+"""``comfyui-worker``: the daemon's command line. Each command's module is imported only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from config.settings import Settings, SettingsError, load
+
+# command -> (module with `add_arguments(parser)` and `main(settings, args) -> int`, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "migrate": ("store.migrate_command", "create or upgrade the job store at SQLITE_DB_PATH, then exit"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="comfyui-worker",
+        description="A durable job service around ComfyUI. Configuration comes from environment variables "
+        "(see README.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(module=module)
+        # a command module may declare flags; it keeps heavy imports (runpod) inside its main()
+        adder: Callable[[argparse.ArgumentParser], None] | None = getattr(
+            importlib.import_module(module), "add_arguments", None)
+        if adder:
+            adder(cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings: Settings = load()
+    except SettingsError as exc:
+        print(f"comfyui-worker: {exc}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(args.module)
+    return int(module.main(settings, args) or 0)
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -169,7 +169,8 @@ def _convert(field: msgspec.inspect.Field, raw: str) -> Any:
         if low not in _TRUE | _FALSE:
             raise SettingsError(env_name(field.name), raw, expected_text(field.type))
         return low in _TRUE
-    if field.name == "comfy_log_level":
+    inner = field.type.type if isinstance(field.type, msgspec.inspect.Metadata) else field.type
+    if isinstance(inner, msgspec.inspect.LiteralType):  # choices (log level, synchronous) ignore case
         value = raw.strip().upper()
     try:
         return msgspec.convert({field.name: value}, _ONE_FIELD[field.name], strict=False)[field.name]

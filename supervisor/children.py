@@ -1,0 +1,39 @@
+"""The daemon's own children (executors, the transport): their command lines and environments."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+from config.settings import Settings
+from supervisor.process import ProcessSpec
+
+EXIT_REFRESH = 3  # an executor asks for its ComfyUI to be restarted (REFRESH_WORKER)
+
+
+def command(*args: str) -> list[str]:
+    """``comfyui-worker <args>`` run by this interpreter."""
+    return [sys.executable, "-m", "supervisor", *args]
+
+
+def worker_id(settings: Settings, instance: int) -> str:
+    """Stable per host and instance, so the jobs of a dead executor can be recovered by id after any crash."""
+    return f"{settings.worker_id or socket.gethostname()}-{instance}"
+
+
+def executor_spec(settings: Settings, instance: int, url: str, dirs: dict[str, str] | None,
+                  environ: dict[str, str]) -> ProcessSpec:
+    env = {**environ, "WORKER_ID": worker_id(settings, instance)}
+    if dirs:  # a spawned ComfyUI: its folders are local
+        env |= {"COMFYUI_INPUT_DIR": dirs["input"], "COMFYUI_OUTPUT_DIR": dirs["output"]}
+    return ProcessSpec(name=f"executor-{instance}", kind="executor", instance=instance,
+                       argv=command("executor", "--instance", str(instance), "--comfyui-url", url), env=env)
+
+
+def transport_spec(settings: Settings, environ: dict[str, str],
+                   commands: dict[str, object]) -> ProcessSpec | None:
+    """The transport of this mode, or None when its command does not exist (yet)."""
+    kind = "http" if settings.http_api_mode else "runpod"
+    if kind not in commands:
+        return None
+    return ProcessSpec(name=kind, kind=kind, argv=command(kind), env=dict(environ))

@@ -1,0 +1,70 @@
+"""ComfyUI as a child: its command line, folders and environment, and its readiness probe.
+
+The probe (``GET /system_stats``) is the only piece of ComfyUI's protocol the supervisor speaks.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+import httpx
+
+from config.settings import Settings
+from supervisor.process import ProcessSpec
+
+
+def gpu_ids(settings: Settings) -> list[str]:
+    """CUDA_VISIBLE_DEVICES of each instance: COMFYUI_GPU_IDS, or 0..N-1."""
+    if settings.comfyui_gpu_ids:
+        ids = [x.strip() for x in settings.comfyui_gpu_ids.split(",") if x.strip()]
+        if len(ids) < settings.comfyui_instances:
+            raise ValueError(f"COMFYUI_GPU_IDS names {len(ids)} GPUs for "
+                             f"{settings.comfyui_instances} instances")
+        return ids
+    return [str(i) for i in range(settings.comfyui_instances)]
+
+
+def attached_urls(settings: Settings) -> list[str]:
+    """COMFYUI_URL (a comma-separated list attaches several): ComfyUIs run by someone else."""
+    assert settings.comfyui_url
+    return [u.strip().rstrip("/") for u in settings.comfyui_url.split(",") if u.strip()]
+
+
+def instance_dirs(settings: Settings, instance: int) -> dict[str, str]:
+    """input, output and temp folders of one spawned instance, under DATA_DIR."""
+    root = os.path.join(os.path.abspath(settings.data_dir), f"comfyui-{instance}")
+    return {name: os.path.join(root, name) for name in ("input", "output", "temp")}
+
+
+def url_of(settings: Settings, instance: int) -> str:
+    return f"http://127.0.0.1:{settings.comfyui_port + instance}"
+
+
+def comfyui_spec(settings: Settings, instance: int, gpu: str, environ: dict[str, str]) -> ProcessSpec:
+    """How to start instance ``instance`` of ComfyUI from COMFYUI_PATH (its folders are created here)."""
+    assert settings.comfyui_path
+    path = os.path.abspath(settings.comfyui_path)
+    dirs = instance_dirs(settings, instance)
+    for folder in dirs.values():
+        os.makedirs(folder, exist_ok=True)
+    argv = [
+        settings.comfyui_python or sys.executable, os.path.join(path, "main.py"),
+        "--listen", "127.0.0.1", "--port", str(settings.comfyui_port + instance),
+        "--input-directory", dirs["input"], "--output-directory", dirs["output"],
+        "--temp-directory", dirs["temp"], "--disable-auto-launch",
+        *shlex.split(settings.comfyui_args),
+    ]
+    env = {**environ, "CUDA_VISIBLE_DEVICES": gpu, "PYTHONUNBUFFERED": "1"}
+    return ProcessSpec(name=f"comfyui-{instance}", kind="comfyui", instance=instance, argv=argv, env=env,
+                       cwd=path)
+
+
+async def probe(client: httpx.AsyncClient, url: str, timeout_s: float) -> bool:
+    """True when ComfyUI answers ``GET /system_stats`` with 200."""
+    try:
+        response = await client.get(f"{url}/system_stats", timeout=timeout_s)
+    except (httpx.HTTPError, OSError):
+        return False
+    return response.status_code == 200

@@ -1,0 +1,206 @@
+"""The supervisor's decisions: which child starts when, what a crash costs, and how the daemon drains.
+
+``Daemon.step()`` is synchronous and driven by the injected clock, so these rules are tested with fake
+processes; ``loop.py`` runs it on asyncio with real processes, probes, signals and maintenance.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from typing import Any
+
+import msgspec
+
+from store import Store
+from supervisor.process import ManagedProcess
+from supervisor.states import ALIVE, ProcessState
+
+S = ProcessState
+
+
+class Instance(msgspec.Struct, kw_only=True):
+    """One ComfyUI (spawned or attached) and the executor that feeds it."""
+
+    index: int
+    url: str
+    worker_id: str
+    comfyui: ManagedProcess
+    executor: ManagedProcess
+
+
+class Phase(enum.StrEnum):
+    RUNNING = "running"
+    STOP_TRANSPORT = "stop_transport"  # new requests refused first
+    STOP_EXECUTORS = "stop_executors"  # running jobs finish within the grace period, or are requeued
+    STOP_COMFYUI = "stop_comfyui"  # ComfyUI stops last
+    FORCED = "forced"  # second SIGINT: SIGKILL to every group
+    DONE = "done"
+
+
+EXIT_FATAL = 1
+EXIT_FORCED = 130
+
+
+class Daemon:
+    def __init__(self, store: Store, instances: list[Instance], transport: ManagedProcess | None, *,
+                 log: Any, stop_timeout_s: float, shutdown_grace_s: float) -> None:
+        self.store = store
+        self.instances = instances
+        self.transport = transport
+        self.log = log
+        self.stop_timeout_s = stop_timeout_s
+        self.shutdown_grace_s = shutdown_grace_s
+        self.phase = Phase.RUNNING
+        self.exit_code = 0
+        self.events: list[tuple[ManagedProcess, ProcessState, ProcessState]] = []
+        self.by_executor = {i.executor.name: i for i in instances}
+        for proc in self.processes:
+            proc.listener = self._record
+            if proc is not self.transport:
+                proc.gate = self._gate_for(proc)
+        if transport:
+            transport.gate = self.accepting
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        procs = [p for i in self.instances for p in (i.comfyui, i.executor)]
+        return procs + ([self.transport] if self.transport else [])
+
+    def accepting(self) -> bool:
+        return self.phase is Phase.RUNNING
+
+    def _gate_for(self, proc: ManagedProcess) -> Any:
+        inst = self.by_executor.get(proc.name)
+        if inst is None:
+            return self.accepting
+        return lambda: self.accepting() and inst.comfyui.state is S.RUNNING
+
+    def _record(self, proc: ManagedProcess, old: ProcessState, new: ProcessState) -> None:
+        self.events.append((proc, old, new))
+
+    # --- start ---------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover what this host's executors left running, then start ComfyUI and the transport."""
+        self.store.clear_components()
+        self.store.set_component("supervisor", "running", pid=os.getpid())
+        for inst in self.instances:
+            self._recover(inst, "supervisor_restart")
+        for inst in self.instances:
+            inst.comfyui.start()
+        if self.transport:
+            self.transport.start()
+        self._handle_events()
+
+    # --- one step of the loop ------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        for proc in self.processes:
+            proc.tick()
+        self._handle_events()
+        if self.phase is Phase.RUNNING:
+            self._reconcile()
+        else:
+            self._keep_executors_with_comfyui()
+            self._advance_shutdown()
+        self._handle_events()
+
+    @property
+    def done(self) -> bool:
+        return self.phase is Phase.DONE
+
+    def _handle_events(self) -> None:
+        while self.events:
+            proc, old, new = self.events.pop(0)
+            self._report(proc, old, new)
+            inst = self.by_executor.get(proc.name)
+            if inst and old in ALIVE and new not in ALIVE:
+                self._recover(inst, f"executor_{new}")
+            if inst and new is S.EXITED:  # the executor asks for a fresh ComfyUI (REFRESH_WORKER)
+                self.log.info("comfyui_refresh", instance=inst.index)
+                inst.comfyui.restart()
+            if new is S.FATAL:
+                self.begin_shutdown("child_fatal", EXIT_FATAL)
+
+    def _report(self, proc: ManagedProcess, old: ProcessState, new: ProcessState) -> None:
+        self.store.set_component(proc.name, str(new), pid=proc.pid, restarts=proc.restarts,
+                                 detail=f"last exit: {proc.last_exit}" if proc.last_exit else None)
+        fields = {"child": proc.name, "state": str(new), "previous": str(old), "restarts": proc.restarts}
+        if new is S.STARTING:
+            self.log.info("child_started", pid=proc.pid, argv=proc.spec.argv, **fields)
+        elif new is S.RUNNING and proc.spec.kind == "comfyui":
+            self.log.info("comfyui_ready", instance=proc.spec.instance, **fields)
+        elif new is S.FATAL:
+            self.log.error("child_fatal", last_exit=proc.last_exit, **fields)
+        elif old in ALIVE and new not in ALIVE:
+            if proc.kill_reason == "hung":
+                self.log.error("comfyui_hung", instance=proc.spec.instance, **fields)
+            level = "info" if new in (S.STOPPED, S.EXITED) else "warning"
+            retry = {"retry_in_s": round(proc.retry_at - proc.clock(), 3)} if proc.retry_at else {}
+            getattr(self.log, level)("child_exited", last_exit=proc.last_exit, **fields, **retry)
+        else:
+            self.log.debug("child_state", **fields)
+
+    def _recover(self, inst: Instance, reason: str) -> None:
+        recovered = self.store.recover_worker(inst.worker_id)
+        if recovered:
+            self.log.warning("jobs_recovered", reason=reason, worker_id=inst.worker_id,
+                             jobs=[r.id for r in recovered], statuses=[str(r.status) for r in recovered])
+
+    def _keep_executors_with_comfyui(self) -> None:
+        """An executor whose ComfyUI is not running is stopped at once (its jobs are recovered)."""
+        for inst in self.instances:
+            if inst.comfyui.state is not S.RUNNING and inst.executor.state in (S.STARTING, S.RUNNING):
+                self.log.warning("executor_stopped", instance=inst.index,
+                                 reason=f"comfyui_{inst.comfyui.state}")
+                inst.executor.kill_now()
+
+    def _reconcile(self) -> None:
+        self._keep_executors_with_comfyui()
+        for inst in self.instances:
+            if inst.comfyui.state is S.RUNNING and inst.executor.state in (S.STOPPED, S.EXITED):
+                inst.executor.start()
+
+    # --- stop ----------------------------------------------------------------------------------------------
+
+    def begin_shutdown(self, reason: str, exit_code: int = 0) -> None:
+        self.exit_code = max(self.exit_code, exit_code)
+        if self.phase is not Phase.RUNNING:
+            return
+        self.log.info("shutdown_started", reason=reason, exit_code=self.exit_code)
+        self.store.set_component("supervisor", "stopping", pid=os.getpid())
+        self.phase = Phase.STOP_TRANSPORT
+        if self.transport:
+            self.transport.stop(self.stop_timeout_s)
+        self._advance_shutdown()
+
+    def force_stop(self) -> None:
+        """Second SIGINT: SIGKILL to every child's group now."""
+        self.log.warning("shutdown_forced")
+        self.exit_code = max(self.exit_code, EXIT_FORCED)
+        self.phase = Phase.FORCED
+        for proc in self.processes:
+            if proc.alive:
+                proc.kill_now()
+            else:
+                proc.stop()
+        self._handle_events()
+
+    def _advance_shutdown(self) -> None:
+        if self.phase is Phase.STOP_TRANSPORT and not (self.transport and self.transport.alive):
+            self.phase = Phase.STOP_EXECUTORS
+            for inst in self.instances:
+                inst.executor.stop(self.shutdown_grace_s + self.stop_timeout_s)
+        if self.phase is Phase.STOP_EXECUTORS and not any(i.executor.alive for i in self.instances):
+            self.phase = Phase.STOP_COMFYUI
+            for inst in self.instances:
+                inst.comfyui.stop(self.stop_timeout_s)
+        if self.phase in (Phase.STOP_COMFYUI, Phase.FORCED) and not any(p.alive for p in self.processes):
+            for proc in self.processes:
+                if proc.state in (S.BACKOFF, S.EXITED):
+                    proc.stop()
+            self.phase = Phase.DONE
+            final = "fatal" if self.exit_code == EXIT_FATAL else "stopped"
+            self.store.set_component("supervisor", final, pid=os.getpid())
+            self.log.info("shutdown_complete", exit_code=self.exit_code)

@@ -1,0 +1,106 @@
+"""Every child's output line reaches our stdout as exactly one JSON object.
+
+A line that already is a JSON object passes through unchanged; any other line is wrapped as
+``{"event": "<kind>_output", "process": kind, "instance": i, "line": ..., "level": "info" | "warning"}``
+(stderr lines at level warning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+from typing import BinaryIO
+
+import msgspec
+
+from supervisor.process import ProcessSpec
+
+MAX_LINE = 1 << 20  # a longer line is cut into pieces of this size, each wrapped
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) -> bytes:
+    """The JSON line (without newline) that stands for one output line of a child."""
+    stripped = line.rstrip(b"\r")
+    if stripped.startswith(b"{"):
+        try:
+            if isinstance(_decode(stripped), dict):
+                return stripped
+        except msgspec.DecodeError:
+            pass
+    event: dict[str, object] = {
+        "event": f"{spec.kind}_output",
+        "level": "warning" if stream == "stderr" else "info",
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+        "process": spec.kind,
+        "line": stripped.decode("utf-8", errors="replace"),
+    }
+    if spec.instance is not None:
+        event["instance"] = spec.instance
+    if pid is not None:
+        event["pid"] = pid
+    return _encode(event)
+
+
+class LogRelay:
+    """Reads children's pipes on the event loop and writes whole JSON lines to ``out``."""
+
+    def __init__(self, out: BinaryIO, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.out = out
+        self.loop = loop
+        self.buffers: dict[int, bytearray] = {}
+        self.owners: dict[int, tuple[ProcessSpec, str]] = {}
+
+    def attach(self, spec: ProcessSpec, fd: int, stream: str) -> None:
+        loop = self.loop or asyncio.get_running_loop()
+        self.buffers[fd] = bytearray()
+        self.owners[fd] = (spec, stream)
+        loop.add_reader(fd, self._readable, fd)
+
+    def _readable(self, fd: int, final: bool = False) -> bool:
+        """Read one chunk and write the whole lines in it; False once there is nothing more to read now."""
+        spec, stream = self.owners[fd]
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            if final:  # a grandchild still holds the pipe: flush what we have and let go
+                self._finish(fd)
+            return False
+        except OSError:
+            chunk = b""
+        buf = self.buffers[fd]
+        if not chunk:
+            self._finish(fd)
+            return False
+        buf += chunk
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        while len(rest) >= MAX_LINE:
+            lines.append(rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        self.buffers[fd] = bytearray(rest)
+        self._emit([line for line in lines if line.strip()], spec, stream)
+        return True
+
+    def _emit(self, lines: list[bytes], spec: ProcessSpec, stream: str) -> None:
+        if not lines:
+            return
+        self.out.write(b"".join(render(line, spec, stream) + b"\n" for line in lines))
+        self.out.flush()
+
+    def _finish(self, fd: int) -> None:
+        spec, stream = self.owners.pop(fd)
+        rest = bytes(self.buffers.pop(fd))
+        if rest.strip():
+            self._emit([rest], spec, stream)
+        (self.loop or asyncio.get_running_loop()).remove_reader(fd)
+        os.close(fd)
+
+    def drain(self) -> None:
+        """Read what is left in every pipe (its children have exited) and close them all."""
+        for fd in list(self.owners):
+            while self._readable(fd, final=True):
+                pass

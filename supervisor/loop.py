@@ -1,0 +1,103 @@
+"""The supervisor's loop on asyncio: signals recorded then acted on, probes, maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from supervisor.comfyui import probe
+from supervisor.daemon import Daemon, Instance
+from supervisor.logrelay import LogRelay
+from supervisor.maintenance import Maintenance
+from supervisor.states import ProcessState
+
+S = ProcessState
+STARTUP_PROBE_S = 0.25  # while ComfyUI starts, probe at least this often (its answer gates the executor)
+
+
+class Loop:
+    def __init__(self, daemon: Daemon, *, relay: LogRelay, maintenance: Maintenance | None,
+                 clock: Callable[[], float], probe_interval_s: float, hang_timeout_s: float, log: Any,
+                 tick_s: float = 0.1) -> None:
+        self.daemon = daemon
+        self.relay = relay
+        self.maintenance = maintenance
+        self.clock = clock
+        self.probe_interval_s = probe_interval_s
+        self.probe_timeout_s = max(1.0, min(5.0, hang_timeout_s / 2))
+        self.log = log
+        self.tick_s = tick_s
+        self.received: list[int] = []
+        self.signals_seen = 0
+        self.wake = asyncio.Event()
+        self.next_probe: dict[str, float] = {}
+        self.probing: dict[str, asyncio.Task[None]] = {}
+
+    def _record_signal(self, sig: int) -> None:
+        """The signal handler: only records the signal and wakes the loop."""
+        self.received.append(sig)
+        self.wake.set()
+
+    def _act_on_signals(self) -> None:
+        while self.received:
+            sig = self.received.pop(0)
+            if sig == signal.SIGCHLD:
+                continue
+            self.signals_seen += 1
+            self.log.info("signal_received", signal=signal.Signals(sig).name)
+            if sig == signal.SIGINT and self.signals_seen > 1:
+                self.daemon.force_stop()
+            else:
+                self.daemon.begin_shutdown(f"signal_{signal.Signals(sig).name}")
+
+    def _schedule_probes(self, client: httpx.AsyncClient) -> None:
+        now = self.clock()
+        for inst in self.daemon.instances:
+            proc = inst.comfyui
+            if proc.state not in (S.STARTING, S.RUNNING) or proc.name in self.probing:
+                continue
+            if now < self.next_probe.get(proc.name, 0.0):
+                continue
+            interval = self.probe_interval_s if proc.state is S.RUNNING else min(self.probe_interval_s,
+                                                                                  STARTUP_PROBE_S)
+            self.next_probe[proc.name] = now + interval
+            self.probing[proc.name] = asyncio.create_task(self._probe(client, inst, proc.generation))
+
+    async def _probe(self, client: httpx.AsyncClient, inst: Instance, generation: int) -> None:
+        try:
+            ok = await probe(client, inst.url, self.probe_timeout_s)
+            inst.comfyui.probe_result(ok, generation)
+        finally:
+            self.probing.pop(inst.comfyui.name, None)
+            self.wake.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            loop.add_signal_handler(sig, self._record_signal, sig)
+        try:
+            async with httpx.AsyncClient() as client:
+                self.daemon.start()
+                while not self.daemon.done:
+                    self._act_on_signals()
+                    self.daemon.step()
+                    if self.daemon.done:
+                        break
+                    self._schedule_probes(client)
+                    if self.maintenance and self.daemon.accepting():
+                        self.maintenance.poll()
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), self.tick_s)
+                for task in list(self.probing.values()):
+                    task.cancel()
+        finally:
+            self.relay.drain()
+            if self.maintenance:
+                self.maintenance.close()
+        return self.daemon.exit_code

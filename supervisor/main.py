@@ -1,0 +1,100 @@
+"""``comfyui-worker run``: the whole daemon — ComfyUI, its executors and the transport, supervised."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import sys
+import time
+
+from config.logging import configure, get_logger
+from config.settings import Settings
+from store import Store
+from supervisor import children, comfyui
+from supervisor.daemon import Daemon, Instance
+from supervisor.logrelay import LogRelay
+from supervisor.loop import Loop
+from supervisor.maintenance import Maintenance
+from supervisor.policy import RestartPolicy
+from supervisor.process import ManagedProcess, ProcessSpec, Spawner
+from supervisor.spawn import spawn
+
+EXIT_USAGE = 2
+
+
+def problem(settings: Settings, commands: dict[str, object]) -> str | None:
+    """Why the daemon cannot start with these settings, in one line; None when it can."""
+    if not settings.comfyui_path and not settings.comfyui_url:
+        return "set COMFYUI_PATH (a ComfyUI folder to start) or COMFYUI_URL (a running ComfyUI to attach to)"
+    if settings.comfyui_path and not settings.comfyui_url and not os.path.isfile(
+            os.path.join(settings.comfyui_path, "main.py")):
+        return f"COMFYUI_PATH={settings.comfyui_path} has no main.py"
+    if children.transport_spec(settings, {}, commands) is None:
+        return "serverless mode (HTTP_API_MODE=false) is not available yet: set HTTP_API_MODE=true"
+    try:
+        comfyui.gpu_ids(settings)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def build(settings: Settings, store: Store, spawner: Spawner, commands: dict[str, object], log: object,
+          clock: object = time.monotonic, environ: dict[str, str] | None = None) -> Daemon:
+    """The managed processes these settings ask for, wired into a Daemon."""
+    env = dict(os.environ if environ is None else environ)
+    policy = RestartPolicy(max_s=settings.restart_backoff_max_s, max_failures=settings.restart_max_failures,
+                           window_s=settings.restart_window_s)
+    common = {"spawner": spawner, "clock": clock, "policy": policy, "stop_timeout_s": settings.stop_timeout_s}
+    instances = []
+    attached = comfyui.attached_urls(settings) if settings.comfyui_url else None
+    count = len(attached) if attached else settings.comfyui_instances
+    gpus = comfyui.gpu_ids(settings) if not attached else []
+    for i in range(count):
+        if attached:
+            url, dirs = attached[i], None
+            spec = ProcessSpec(name=f"comfyui-{i}", kind="comfyui", instance=i, argv=[])
+        else:
+            url, dirs = comfyui.url_of(settings, i), comfyui.instance_dirs(settings, i)
+            spec = comfyui.comfyui_spec(settings, i, gpus[i], env)
+        comfy = ManagedProcess(spec, probed=True, external=bool(attached), **common,  # type: ignore[arg-type]
+                               startup_timeout_s=settings.comfyui_startup_timeout_s,
+                               hang_timeout_s=settings.comfyui_hang_timeout_s)
+        executor = ManagedProcess(children.executor_spec(settings, i, url, dirs, env),
+                                  restart_code=children.EXIT_REFRESH, **common)  # type: ignore[arg-type]
+        instances.append(Instance(index=i, url=url, worker_id=children.worker_id(settings, i), comfyui=comfy,
+                                  executor=executor))
+    transport_spec = children.transport_spec(settings, env, commands)
+    transport = ManagedProcess(transport_spec, **common) if transport_spec else None  # type: ignore[arg-type]
+    return Daemon(store, instances, transport, log=log, stop_timeout_s=settings.stop_timeout_s,
+                  shutdown_grace_s=settings.shutdown_grace_s)
+
+
+def main(settings: Settings, args: argparse.Namespace) -> int:
+    from supervisor.cli import COMMANDS
+
+    configure("supervisor", settings.comfy_log_level)
+    log = get_logger()
+    why = problem(settings, dict(COMMANDS))
+    if why:
+        print(f"comfyui-worker run: {why}", file=sys.stderr)
+        return EXIT_USAGE
+    store = Store.from_settings(settings)  # migrates first
+    return asyncio.run(_run(settings, store, log))
+
+
+async def _run(settings: Settings, store: Store, log: object) -> int:
+    from supervisor.cli import COMMANDS
+
+    relay = LogRelay(sys.stdout.buffer)
+    spawner = functools.partial(spawn, on_pipe=relay.attach)
+    daemon = build(settings, store, spawner, dict(COMMANDS), log)
+    maintenance = Maintenance(settings, time.time, log)
+    loop = Loop(daemon, relay=relay, maintenance=maintenance, clock=time.monotonic,
+                probe_interval_s=settings.comfyui_probe_interval_s,
+                hang_timeout_s=settings.comfyui_hang_timeout_s, log=log)
+    try:
+        return await loop.run()
+    finally:
+        store.close()

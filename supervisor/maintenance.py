@@ -1,0 +1,88 @@
+"""Periodic store maintenance: cleanup of old terminal jobs, stuck and stale running jobs.
+
+Runs on one worker thread with its own Store (a store connection belongs to one thread), so a long cleanup
+never holds up the supervisor's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from config.settings import Settings
+from store import Store
+
+
+class Maintenance:
+    def __init__(self, settings: Settings, clock: Callable[[], float], log: Any,
+                 store_factory: Callable[[], Store] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.log = log
+        self.store_factory = store_factory or (lambda: Store.from_settings(settings, migrate_schema=False))
+        now = clock()
+        self.next_cleanup = now + settings.cleanup_interval_s
+        self.next_recovery = now + settings.recovery_interval_s
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maintenance")
+        self.local = threading.local()
+        self.busy: asyncio.Future[None] | None = None
+
+    def _store(self) -> Store:
+        if getattr(self.local, "store", None) is None:
+            self.local.store = self.store_factory()
+        return self.local.store  # type: ignore[no-any-return]
+
+    def due(self) -> list[str]:
+        """The tasks whose time has come (and reschedules them)."""
+        now, tasks = self.clock(), []
+        if now >= self.next_recovery:
+            self.next_recovery = now + self.settings.recovery_interval_s
+            tasks.append("recovery")
+        if now >= self.next_cleanup:
+            self.next_cleanup = now + self.settings.cleanup_interval_s
+            tasks.append("cleanup")
+        return tasks
+
+    def run(self, tasks: list[str]) -> None:
+        """Run the tasks on the worker thread (blocking; call through ``poll``)."""
+        s, store = self.settings, self._store()
+        if "recovery" in tasks:
+            recovered = store.recover_stale(s.heartbeat_stale_s)
+            if recovered:
+                self.log.warning("jobs_recovered", reason="heartbeat_stale", jobs=[r.id for r in recovered],
+                                 statuses=[str(r.status) for r in recovered])
+        if "cleanup" in tasks:
+            stuck = store.reset_stuck(s.stuck_max_running_hours)
+            if stuck:
+                self.log.warning("jobs_recovered", reason="stuck", jobs=[r.id for r in stuck],
+                                 statuses=[str(r.status) for r in stuck])
+            deleted = store.cleanup(s.cleanup_max_age_hours)
+            self.log.info("maintenance_cleanup", deleted=deleted, reset_stuck=len(stuck),
+                          max_age_hours=s.cleanup_max_age_hours)
+
+    def poll(self) -> None:
+        """Start the due tasks on the worker thread unless the previous ones are still running."""
+        if self.busy is not None and not self.busy.done():
+            return
+        tasks = self.due()
+        if tasks:
+            self.busy = asyncio.get_running_loop().run_in_executor(self.pool, self._guarded, tasks)
+
+    def _guarded(self, tasks: list[str]) -> None:
+        try:
+            self.run(tasks)
+        except Exception as exc:  # a failed round is retried at the next interval
+            self.log.error("maintenance_failed", tasks=tasks, error=repr(exc))
+
+    def _close_store(self) -> None:
+        store = getattr(self.local, "store", None)
+        if store is not None:
+            store.close()
+            self.local.store = None
+
+    def close(self) -> None:
+        self.pool.submit(self._close_store)
+        self.pool.shutdown(wait=True)

@@ -1,0 +1,228 @@
+"""The daemon's rules with fake processes: start order, crash recovery, refresh, drain, fatal."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings
+from store import JobStatus, Store
+from supervisor.daemon import Daemon, Phase
+from supervisor.main import build, problem
+from supervisor.states import ProcessState
+from tests.supervisor.fakes import FakeClock, FakeSpawner, RecordingLog
+
+S = ProcessState
+COMMANDS = {"http": object(), "executor": object()}
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> Settings:
+    comfy = tmp_path / "ComfyUI"
+    comfy.mkdir(exist_ok=True)
+    (comfy / "main.py").write_text("")
+    values = dict(http_api_mode=True, comfyui_path=str(comfy), data_dir=str(tmp_path / "data"),
+                  worker_id="host", restart_backoff_max_s=4, restart_max_failures=3, restart_window_s=60,
+                  stop_timeout_s=5, shutdown_grace_s=20)
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+class World:
+    def __init__(self, tmp_path: Path, store: Store, **overrides: object) -> None:
+        self.clock, self.spawner, self.log = FakeClock(), FakeSpawner(), RecordingLog()
+        self.settings = settings_for(tmp_path, **overrides)
+        self.store = store
+        self.daemon: Daemon = build(self.settings, store, self.spawner, COMMANDS, self.log, self.clock,
+                                    environ={"PATH": "/bin"})
+        for proc in self.daemon.processes:  # deterministic backoff
+            proc.failures.rng = lambda: 0.0
+
+    def comfy_ready(self, i: int = 0) -> None:
+        self.daemon.instances[i].comfyui.probe_result(True)
+        self.daemon.step()
+
+    def after(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.daemon.step()
+
+    def states(self) -> dict[str, str]:
+        return {c.name: c.state for c in self.store.components()}
+
+
+@pytest.fixture
+def world(tmp_path: Path, store: Store) -> World:
+    w = World(tmp_path, store)
+    w.daemon.start()
+    return w
+
+
+def test_comfyui_and_the_transport_start_first_and_the_executor_once_comfyui_answers(world: World) -> None:
+    assert [h.spec.name for h in world.spawner.spawned] == ["comfyui-0", "http"]
+    world.after(1)
+    assert world.states()["executor-0"] == "stopped" if "executor-0" in world.states() else True
+    world.comfy_ready()
+    executor = world.spawner.last("executor-0")
+    assert executor.spec.env["WORKER_ID"] == "host-0"  # type: ignore[index]
+    assert executor.spec.argv[-4:] == ["--instance", "0", "--comfyui-url", "http://127.0.0.1:8188"]
+    assert world.states() == {"comfyui-0": "running", "executor-0": "running", "http": "running",
+                              "supervisor": "running"}
+
+
+def test_comfyui_command_line_and_folders(world: World) -> None:
+    argv = world.spawner.last("comfyui-0").spec.argv
+    assert argv[1].endswith("ComfyUI/main.py")
+    assert argv[2:6] == ["--listen", "127.0.0.1", "--port", "8188"]
+    assert "--disable-auto-launch" in argv and "--output-directory" in argv
+    assert world.spawner.last("comfyui-0").spec.env["CUDA_VISIBLE_DEVICES"] == "0"  # type: ignore[index]
+
+
+def test_a_dead_executor_has_its_jobs_recovered_at_once_and_is_restarted(world: World) -> None:
+    world.comfy_ready()
+    job = world.store.create_job({"1": {}})
+    world.store.claim("host-0")
+    world.spawner.last("executor-0").exit(-9)
+    world.daemon.step()
+    assert world.store.get_job(job.id).status is JobStatus.PENDING
+    assert world.log.events("jobs_recovered")[0]["jobs"] == [job.id]
+    world.after(1)
+    assert len(world.spawner.of("executor-0")) == 2
+
+
+def test_when_comfyui_dies_its_executor_is_killed_its_job_requeued_and_both_come_back(world: World) -> None:
+    world.comfy_ready()
+    job = world.store.create_job({"1": {}})
+    world.store.claim("host-0")
+    world.spawner.last("comfyui-0").exit(-9)
+    world.daemon.step()
+    assert world.spawner.last("executor-0").signals == [signal.SIGKILL]
+    world.daemon.step()
+    assert world.store.get_job(job.id).status is JobStatus.PENDING
+    world.after(1)  # comfyui's backoff
+    assert len(world.spawner.of("comfyui-0")) == 2 and len(world.spawner.of("executor-0")) == 1
+    world.comfy_ready()
+    assert len(world.spawner.of("executor-0")) == 2
+
+
+def test_a_hung_comfyui_is_killed_and_restarted(tmp_path: Path, store: Store) -> None:
+    w = World(tmp_path, store, comfyui_hang_timeout_s=10)
+    w.daemon.start()
+    w.comfy_ready()
+    w.after(11)
+    assert w.spawner.last("comfyui-0").signals == [signal.SIGKILL]
+    w.daemon.step()
+    assert w.log.events("comfyui_hung") and w.states()["comfyui-0"] == "backoff"
+
+
+def test_exit_3_restarts_comfyui_then_the_executor_without_counting_failures(world: World) -> None:
+    world.comfy_ready()
+    world.spawner.last("executor-0").exit(3)
+    world.daemon.step()
+    assert world.spawner.of("comfyui-0")[0].signals == [signal.SIGTERM]
+    world.daemon.step()
+    assert len(world.spawner.of("comfyui-0")) == 2  # stopped, then started again at once
+    assert len(world.spawner.of("executor-0")) == 1  # waits for the new ComfyUI
+    world.comfy_ready()
+    assert len(world.spawner.of("executor-0")) == 2
+    assert all(p.failures.recent(world.clock()) == 0 for p in world.daemon.processes)
+
+
+def test_sigterm_drains_transport_then_executors_then_comfyui(world: World) -> None:
+    world.comfy_ready()
+    world.spawner.stubborn = False
+    http, executor, comfy = (world.spawner.last(n) for n in ("http", "executor-0", "comfyui-0"))
+    executor.stubborn = True
+    world.daemon.begin_shutdown("signal_SIGTERM")
+    assert http.signals == [signal.SIGTERM] and not executor.signals
+    world.daemon.step()
+    assert executor.signals == [signal.SIGTERM] and not comfy.signals
+    world.after(24.9)  # the executor may finish its job within the grace period (+ stop timeout)
+    assert executor.signals == [signal.SIGTERM]
+    executor.exit(0)
+    world.daemon.step()
+    assert comfy.signals == [signal.SIGTERM]
+    world.daemon.step()
+    assert world.daemon.done and world.daemon.exit_code == 0
+    assert world.states()["supervisor"] == "stopped"
+
+
+def test_an_executor_that_ignores_sigterm_gets_sigkill_after_grace_plus_timeout(world: World) -> None:
+    world.comfy_ready()
+    executor = world.spawner.last("executor-0")
+    executor.stubborn = True
+    world.daemon.begin_shutdown("signal_SIGTERM")
+    world.daemon.step()
+    world.after(25.1)
+    assert executor.signals == [signal.SIGTERM, signal.SIGKILL]
+
+
+def test_nothing_is_restarted_while_draining(world: World) -> None:
+    world.comfy_ready()
+    world.spawner.last("http").stubborn = True
+    world.daemon.begin_shutdown("signal_SIGTERM")
+    world.spawner.last("executor-0").exit(1)
+    world.after(100)
+    assert len(world.spawner.of("executor-0")) == 1
+
+
+def test_force_stop_kills_every_group(world: World) -> None:
+    world.comfy_ready()
+    world.daemon.begin_shutdown("signal_SIGINT")
+    world.daemon.force_stop()
+    world.daemon.step()
+    assert all(signal.SIGKILL in h.signals for h in world.spawner.spawned)
+    assert world.daemon.done and world.daemon.exit_code == 130
+
+
+def test_a_fatal_child_drains_the_daemon_and_exits_non_zero(world: World) -> None:
+    world.comfy_ready()
+    for _ in range(3):
+        world.spawner.last("http").exit(1)
+        world.daemon.step()
+        world.after(10)
+    assert world.states()["http"] == "fatal"
+    assert world.daemon.phase is not Phase.RUNNING
+    for _ in range(3):
+        world.daemon.step()
+    assert world.daemon.done and world.daemon.exit_code == 1
+    assert world.log.events("child_fatal")
+
+
+def test_start_recovers_only_this_hosts_workers(tmp_path: Path, store: Store) -> None:
+    mine, other = store.create_job({}), store.create_job({})
+    store.claim("host-0")
+    store.claim("elsewhere-0")
+    w = World(tmp_path, store)
+    w.daemon.start()
+    assert store.get_job(mine.id).status is JobStatus.PENDING
+    assert store.get_job(other.id).status is JobStatus.RUNNING
+
+
+def test_two_instances_get_consecutive_ports_own_gpus_and_worker_ids(tmp_path: Path, store: Store) -> None:
+    w = World(tmp_path, store, comfyui_instances=2, comfyui_gpu_ids="3,5")
+    w.daemon.start()
+    w.comfy_ready(0)
+    w.comfy_ready(1)
+    specs = [w.spawner.last(f"comfyui-{i}").spec for i in range(2)]
+    assert [s.argv[5] for s in specs] == ["8188", "8189"]
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in specs] == ["3", "5"]  # type: ignore[index]
+    assert [w.spawner.last(f"executor-{i}").spec.env["WORKER_ID"] for i in range(2)] == ["host-0", "host-1"]
+
+
+def test_an_attached_comfyui_spawns_nothing_but_is_probed(tmp_path: Path, store: Store) -> None:
+    w = World(tmp_path, store, comfyui_path=None, comfyui_url="http://gpu:8188/")
+    w.daemon.start()
+    assert [h.spec.name for h in w.spawner.spawned] == ["http"]
+    w.comfy_ready()
+    assert w.spawner.last("executor-0").spec.argv[-1] == "http://gpu:8188"
+    assert "COMFYUI_OUTPUT_DIR" not in w.spawner.last("executor-0").spec.env  # type: ignore[operator]
+
+
+def test_settings_problems_are_one_line_each(tmp_path: Path) -> None:
+    assert "COMFYUI_PATH" in problem(Settings(http_api_mode=True), COMMANDS)  # type: ignore[operator]
+    assert "serverless" in problem(settings_for(tmp_path, http_api_mode=False), COMMANDS)  # type: ignore[operator]
+    assert problem(settings_for(tmp_path, http_api_mode=False), {**COMMANDS, "runpod": 1}) is None
+    assert "main.py" in problem(Settings(http_api_mode=True, comfyui_path=str(tmp_path / "x")),  # type: ignore[operator]
+                                COMMANDS)
+    assert problem(settings_for(tmp_path), COMMANDS) is None

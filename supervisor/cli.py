@@ -12,6 +12,7 @@ from config.settings import Settings, SettingsError, load
 # command -> (module with `add_arguments(parser)` and `main(settings, args) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("store.migrate_command", "create or upgrade the job store at SQLITE_DB_PATH, then exit"),
+    "executor": ("executor.main", "run one executor: claim jobs and run them on one ComfyUI"),
     "run": ("supervisor.main", "the whole daemon: ComfyUI, executors and the transport, supervised"),
 }
 

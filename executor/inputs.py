@@ -1,0 +1,74 @@
+"""A job's input images: checked, uploaded into a folder of their own, and referenced from the workflow.
+
+Each job uploads into ``jobs/<job id>/`` of ComfyUI's input folder (``POST /upload/image`` with ``subfolder``,
+trace 38), so two jobs with an input of the same name never collide; LoadImage then reads
+``jobs/<job id>/<name>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from collections.abc import Iterable
+from typing import Any
+
+from executor.comfy_client import ComfyClient
+from executor.errors import InvalidInput
+from store import InputImage
+
+_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def is_image(data: bytes) -> bool:
+    """PNG, JPEG, GIF, BMP, TIFF or WEBP, by magic bytes."""
+    return data.startswith(_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def check_name(name: str) -> None:
+    if not name or name in {".", ".."} or ".." in name or "/" in name or "\\" in name or "\x00" in name:
+        raise InvalidInput(f"unsafe input image name {name!r}", name=name)
+
+
+def check_inputs(images: Iterable[InputImage]) -> None:
+    """Raise InvalidInput for an unsafe or duplicate name, or bytes that are no image (before uploading)."""
+    seen: set[str] = set()
+    for image in images:
+        check_name(image.name)
+        if image.name in seen:
+            raise InvalidInput(f"input image name {image.name!r} given twice", name=image.name)
+        seen.add(image.name)
+        if not is_image(image.data):
+            raise InvalidInput(f"input {image.name!r} is not an image (unknown magic bytes)", name=image.name)
+
+
+def job_subfolder(job_id: str) -> str:
+    return f"jobs/{job_id}"
+
+
+async def upload_inputs(client: ComfyClient, job_id: str, images: list[InputImage]) -> dict[str, str]:
+    """Upload every image into the job's subfolder; returns original name -> name LoadImage must use."""
+    check_inputs(images)
+    return {image.name: await client.upload_image(image.data, image.name, job_subfolder(job_id))
+            for image in images}
+
+
+def rewrite_workflow(workflow: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    """A copy of the workflow where every input value naming an uploaded image names its uploaded path."""
+    if not renames:
+        return workflow
+    out = copy.deepcopy(workflow)
+    for node in out.values():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        if not isinstance(inputs, dict):
+            continue
+        for key, value in inputs.items():
+            if isinstance(value, str) and value in renames:
+                inputs[key] = renames[value]
+    return out
+
+
+def remove_inputs(input_dir: str | None, job_id: str) -> None:
+    """Delete the job's uploaded inputs when ComfyUI's input folder is local (COMFYUI_INPUT_DIR)."""
+    if input_dir:
+        shutil.rmtree(os.path.join(input_dir, job_subfolder(job_id)), ignore_errors=True)

@@ -1,0 +1,290 @@
+"""One claimed job, from its inputs to its terminal state in the store: prepare -> submit -> follow -> finish.
+
+Runs as one asyncio task per job, on the executor's event loop (the only thread that touches the store).
+Jobs of one executor submit in claim order and write their terminal state in that order too (``predecessor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from config.logging import get_logger
+from config.settings import Settings
+from executor import inputs, outputs, reconcile
+from executor.comfy_client import ComfyClient
+from executor.errors import (
+    ComfyUnavailable,
+    ExecutionFailed,
+    JobFailed,
+    TimedOut,
+    execution_error,
+    validation_error,
+)
+from executor.outputs import Collected
+from executor.protocol import HistoryEntry, Outcome
+from executor.storage import OutputSink
+from executor.tracker import PromptState, PromptTracker
+from store import Job, Progress, Store, StoreError
+
+STOP_WAIT_S = 30.0  # after an interrupt, how long to wait for ComfyUI to stop before giving up on the prompt
+
+
+class Phase(enum.Enum):
+    PREPARING = "preparing"  # inputs checked and uploaded
+    IN_COMFYUI = "in_comfyui"  # prompt queued or running in ComfyUI
+    STORING = "storing"  # outputs fetched, stored, terminal state written
+    DONE = "done"
+
+
+class Ending(enum.Enum):
+    NORMAL = "normal"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+
+class Runtime(msgspec.Struct, kw_only=True):
+    """What every job of one executor shares."""
+
+    settings: Settings
+    store: Store
+    client: ComfyClient
+    sink: OutputSink
+    worker_id: str
+    client_id: str
+    routes: dict[str, JobRun]  # prompt id -> run, for the websocket's events
+    on_unavailable: Callable[[], None]
+
+
+class JobRun:
+    def __init__(self, rt: Runtime, job: Job, predecessor: JobRun | None) -> None:
+        self.rt, self.job, self.predecessor = rt, job, predecessor
+        self.phase = Phase.PREPARING
+        self.cancel_requested = job.cancel_requested
+        self.release_requested = False
+        self.tracker: PromptTracker | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.outcome = ""  # completed | failed | cancelled | requeued | released | lost
+        self.submitted = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.timeout_s = job.timeout_s or rt.settings.job_timeout_s
+        self.progress_written_at = 0.0
+        self.progress_written_seq = 0
+        self.log = get_logger(job_id=job.id)
+
+    # --- the task -----------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        structlog.contextvars.bind_contextvars(job_id=self.job.id)
+        try:
+            await self._run()
+        except ComfyUnavailable as exc:
+            self.rt.on_unavailable()
+            await self._in_turn()
+            error = {"type": "comfyui_unavailable", "message": exc.message}
+            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+        except JobFailed as exc:
+            await self._in_turn()
+            self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
+        except asyncio.CancelledError:  # the executor releases this job (shutdown) or lost it
+            await self._stop_prompt_quietly()
+            if self.release_requested:
+                self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
+        finally:
+            self.phase = Phase.DONE
+            if self.tracker:
+                self.rt.routes.pop(self.tracker.prompt_id, None)
+            inputs.remove_inputs(self.rt.settings.comfyui_input_dir, self.job.id)
+            self.submitted.set()
+            self.finished.set()
+
+    async def _run(self) -> None:
+        workflow = await self._prepare()
+        if self.predecessor:
+            await self.predecessor.submitted.wait()
+        if self.cancel_requested:
+            await self._finish(Ending.CANCELLED, None, Collected(files=[], texts=[], missing=[]))
+            return
+        ending, entry = await self._execute(workflow)
+        collected = await self._collect(entry)
+        if entry and entry.outcome is Outcome.SUCCESS and collected.missing and ending is Ending.NORMAL:
+            # a cached run names files deleted since (trace 43): reset ComfyUI's cache and run it once more
+            self.log.warning("cached_output_missing", files=[r.filename for r in collected.missing])
+            await self.rt.client.free_cache()
+            ending, entry = await self._execute(workflow)
+            collected = await self._collect(entry)
+        await self._finish(ending, entry, collected)
+
+    async def _prepare(self) -> dict[str, Any]:
+        images = self.rt.store.get_inputs(self.job.id)
+        renames = await inputs.upload_inputs(self.rt.client, self.job.id, images)
+        if renames:
+            self.log.debug("inputs_uploaded", count=len(renames))
+        return inputs.rewrite_workflow(self.job.workflow, renames)
+
+    # --- in ComfyUI ---------------------------------------------------------------------------------------
+
+    def _extra_data(self) -> dict[str, Any]:
+        key = self.job.options.get("comfy_org_api_key") or self.rt.settings.comfy_org_api_key
+        return {"api_key_comfy_org": key} if key else {}
+
+    async def _execute(self, workflow: dict[str, Any]) -> tuple[Ending, HistoryEntry | None]:
+        tracker = PromptTracker(str(uuid.uuid4()), workflow)
+        if self.tracker:
+            self.rt.routes.pop(self.tracker.prompt_id, None)
+        self.tracker = tracker
+        self.rt.routes[tracker.prompt_id] = self  # before POST: its first frames may beat the HTTP answer
+        self.phase = Phase.IN_COMFYUI
+        try:
+            accepted = await self.rt.client.queue_prompt(
+                workflow, client_id=self.rt.client_id, prompt_id=tracker.prompt_id,
+                extra_data=self._extra_data())
+        finally:
+            self.submitted.set()
+        self.log.info("prompt_queued", prompt_id=accepted.prompt_id, number=accepted.number)
+        if accepted.node_errors:  # HTTP 200, but part of the workflow was dropped (trace 21)
+            await reconcile.stop(self.rt.client, tracker)
+            raise validation_error(200, {"node_errors": accepted.node_errors})
+        return await self._follow(tracker)
+
+    async def _follow(self, tracker: PromptTracker) -> tuple[Ending, HistoryEntry | None]:
+        """Wait for the prompt's end, acting on cancels, the deadline, reconnects and silences."""
+        ending, stopped_at = Ending.NORMAL, 0.0
+        while True:
+            tracker.changed.clear()
+            if tracker.state is PromptState.FINISHED:
+                entry = await reconcile.read_history(self.rt.client, tracker.prompt_id)
+                if entry is None:
+                    raise ComfyUnavailable("prompt finished but ComfyUI has no history of it")
+                return ending, entry
+            if tracker.state is PromptState.DELETED:
+                return ending, None
+            if tracker.state is PromptState.VANISHED:
+                raise ComfyUnavailable(tracker.reason)
+            if ending is Ending.NORMAL and (self.cancel_requested or tracker.deadline_passed(self.timeout_s)):
+                ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
+                self.log.info("prompt_stopping", reason=ending.value, prompt_id=tracker.prompt_id)
+                await reconcile.stop(self.rt.client, tracker)
+                stopped_at = time.monotonic()
+                continue
+            if ending is not Ending.NORMAL and time.monotonic() - stopped_at > STOP_WAIT_S:
+                self.log.warning("prompt_did_not_stop", prompt_id=tracker.prompt_id)
+                return ending, None
+            if tracker.needs_reconcile:
+                tracker.needs_reconcile = False
+                await reconcile.reconcile(self.rt.client, tracker)
+                continue
+            await self._wait(tracker, ending)
+
+    async def _wait(self, tracker: PromptTracker, ending: Ending) -> None:
+        silence = self.rt.settings.heartbeat_interval_s
+        if ending is Ending.NORMAL:
+            start = tracker.running_since if tracker.running_since is not None else tracker.submitted_at
+            silence = max(0.01, min(silence, start + self.timeout_s - time.monotonic() + 0.01))
+        try:
+            await asyncio.wait_for(tracker.changed.wait(), timeout=silence)
+        except TimeoutError:
+            tracker.needs_reconcile = True  # a silence: ask ComfyUI
+
+    async def _collect(self, entry: HistoryEntry | None) -> Collected:
+        if entry is None:
+            return Collected(files=[], texts=[], missing=[])
+        include_temp = bool(self.job.options.get("include_temp", self.rt.settings.include_temp_outputs))
+        return await outputs.collect(self.rt.client, entry.outputs, include_temp=include_temp)
+
+    # --- finishing ----------------------------------------------------------------------------------------
+
+    async def _finish(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> None:
+        self.phase = Phase.STORING
+        stored = await self.rt.sink.put(self.job.id, collected)
+        await self._in_turn()
+        store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
+        error = self._error(ending, entry, collected)
+        if ending is Ending.CANCELLED:
+            self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
+        elif error is not None:
+            self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
+        else:
+            self._write("completed", store.complete, *ids, stored.result, stored.files)
+        if self.outcome != "lost":
+            removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, collected.files)
+            if removed:
+                self.log.debug("outputs_removed", count=removed)
+
+    def _error(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> JobFailed | None:
+        if ending is Ending.TIMEOUT:
+            return TimedOut(f"job ran longer than its deadline of {self.timeout_s:g} s and was interrupted",
+                            timeout_s=self.timeout_s)
+        if entry is None:
+            return ExecutionFailed("ComfyUI gave no result for the prompt")
+        if entry.outcome is Outcome.ERROR:
+            return execution_error(entry.error or {})
+        if entry.outcome is Outcome.INTERRUPTED:
+            return ExecutionFailed("the prompt was interrupted in ComfyUI", exception_type="interrupted")
+        if collected.missing:
+            names = ", ".join(r.filename for r in collected.missing)
+            return ExecutionFailed(f"ComfyUI reported outputs it does not have: {names}",
+                                   exception_type="output_missing")
+        return None
+
+    async def _in_turn(self) -> None:
+        """Terminal states are written in claim order (the order ComfyUI runs the prompts)."""
+        if self.predecessor:
+            await self.predecessor.finished.wait()
+
+    def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
+        """One store transition; a job recovered by someone else meanwhile is logged as lost."""
+        try:
+            op(*args)
+        except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
+            self.outcome = "lost"
+            self.log.warning("job_lost", reason=str(exc))
+            return
+        self.outcome = outcome
+        self.phase = Phase.DONE
+        level = "info" if outcome in {"completed", "released", "cancelled"} else "warning"
+        getattr(self.log, level)(f"job_{outcome}", **self._log_fields())
+
+    def _log_fields(self) -> dict[str, Any]:
+        return {"prompt_id": self.tracker.prompt_id} if self.tracker else {}
+
+    async def _stop_prompt_quietly(self) -> None:
+        tracker = self.tracker
+        if tracker is None or tracker.done:
+            return
+        with contextlib.suppress(ComfyUnavailable, TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(reconcile.stop(self.rt.client, tracker), timeout=5.0)
+
+    # --- called by the executor ---------------------------------------------------------------------------
+
+    def request_cancel(self) -> None:
+        if not self.cancel_requested:
+            self.cancel_requested = True
+            self.log.info("job_cancel_requested")
+            if self.tracker:
+                self.tracker.poke()
+
+    def write_progress(self, throttle_s: float, *, force: bool = False) -> None:
+        tracker = self.tracker
+        if tracker is None or self.phase is not Phase.IN_COMFYUI:
+            return
+        if tracker.progress_seq == self.progress_written_seq:
+            return
+        now = time.monotonic()
+        if not force and now - self.progress_written_at < throttle_s:
+            return
+        progress = Progress(value=tracker.value, max=tracker.max, node=tracker.node,
+                            node_type=tracker.node_type())
+        self.progress_written_at, self.progress_written_seq = now, tracker.progress_seq
+        try:
+            self.rt.store.record_progress(self.job.id, self.rt.worker_id, progress)
+        except StoreError as exc:
+            self.log.warning("progress_not_recorded", reason=str(exc))

@@ -1,0 +1,222 @@
+"""The executor: claim -> run -> finish, keeping ComfyUI's queue fed, until asked to stop.
+
+One event loop, one thread: the store, the websocket's events and every job's task all run here. Up to
+``pipeline_depth`` jobs are claimed at once, so job N+1 already waits in ComfyUI's queue while job N runs,
+and N's outputs are stored while N+1 runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+from collections.abc import Callable
+
+from config.logging import get_logger
+from config.settings import Settings
+from executor import protocol as p
+from executor.comfy_client import ComfyClient
+from executor.errors import ComfyUnavailable
+from executor.job import JobRun, Runtime
+from executor.socket import ComfySocket, Connected, Lost, SocketEvent
+from executor.storage import OutputSink, make_sink
+from executor.tracker import PromptState
+from store import Job, Store
+
+EXIT_OK = 0
+EXIT_REFRESH = 3  # REFRESH_WORKER: ask the supervisor for a fresh ComfyUI (docs/internals.md)
+
+
+class State(enum.Enum):
+    STARTING = "starting"  # waiting for GET /system_stats
+    RUNNING = "running"  # claiming and running jobs
+    DRAINING = "draining"  # stop asked: no more claims, running jobs get SHUTDOWN_GRACE_S
+    STOPPED = "stopped"
+
+
+_EDGES = {
+    State.STARTING: {State.RUNNING, State.DRAINING},  # starting -> running | draining
+    State.RUNNING: {State.DRAINING},  # running -> draining
+    State.DRAINING: {State.STOPPED},  # draining -> stopped
+    State.STOPPED: set(),
+}
+
+
+class Executor:
+    def __init__(self, settings: Settings, store: Store, *, comfyui_url: str, worker_id: str, client_id: str,
+                 sink: OutputSink | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings, self.store, self.clock = settings, store, clock
+        self.comfyui_url = comfyui_url.rstrip("/")
+        self.client = ComfyClient(self.comfyui_url)
+        self.depth = 1 if settings.refresh_worker else settings.pipeline_depth
+        self.rt = Runtime(settings=settings, store=store, client=self.client,
+                          sink=sink or make_sink(settings), worker_id=worker_id, client_id=client_id,
+                          routes={}, on_unavailable=self._unavailable)
+        ws_url = self.comfyui_url.replace("http", "ws", 1) + f"/ws?clientId={client_id}"
+        self.socket = ComfySocket(ws_url, self._on_event, attempts=settings.websocket_reconnect_attempts,
+                                  delay_s=settings.websocket_reconnect_delay_s,
+                                  trace=settings.websocket_trace)
+        self.state = State.STARTING
+        self.active: list[JobRun] = []
+        self.finished_jobs = 0
+        self.exit_code = EXIT_OK
+        self.comfy_ok = asyncio.Event()  # ComfyUI answers and the websocket is connected
+        self.wake = asyncio.Event()
+        self.claim_version: int | None = None  # store data_version when a claim last found nothing
+        self.background: list[asyncio.Task[None]] = []
+        self.log = get_logger(worker_id=worker_id)
+
+    def _move(self, new: State) -> bool:
+        if new not in _EDGES[self.state]:
+            return False
+        self.log.info("executor_state", state=new.value, previous=self.state.value)
+        self.state = new
+        self.wake.set()
+        return True
+
+    def stop(self) -> None:
+        """Stop claiming and drain (a signal handler calls this; the loop acts on it)."""
+        self._move(State.DRAINING)
+
+    # --- main loop ----------------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        tasks = [asyncio.create_task(self._wait_ready_then_connect(), name="connect")]
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            for task in tasks + self.background:
+                task.cancel()
+            await asyncio.gather(*tasks, *self.background, return_exceptions=True)
+            await self.client.close()
+            self._move(State.STOPPED)
+        return self.exit_code
+
+    async def _wait_ready_then_connect(self) -> None:
+        await self._probe_until_ready()
+        self._move(State.RUNNING)
+        self.background += [asyncio.create_task(self.socket.run(), name="socket"),
+                            asyncio.create_task(self._heartbeat_loop(), name="heartbeat")]
+
+    async def _probe_until_ready(self) -> None:
+        while True:
+            try:
+                await self.client.system_stats()
+                self.log.info("comfyui_ready", url=self.comfyui_url)
+                return
+            except ComfyUnavailable as exc:
+                self.log.debug("comfyui_not_ready", reason=exc.message)
+            await asyncio.sleep(self.settings.comfyui_probe_interval_s)
+
+    async def _claim_loop(self) -> None:
+        while self.state in (State.STARTING, State.RUNNING):
+            self.wake.clear()
+            if self._may_claim() and (job := self.store.claim(self.rt.worker_id)) is not None:
+                self._start(job)
+                continue
+            if self._may_claim():
+                self.claim_version = self.store.data_version()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=self.settings.poll_interval_s)
+
+    def _may_claim(self) -> bool:
+        if self.state is not State.RUNNING or not self.comfy_ok.is_set() or len(self.active) >= self.depth:
+            return False
+        if self.settings.refresh_worker and self.finished_jobs:
+            return False
+        return self.claim_version is None or self.store.data_version() != self.claim_version
+
+    def _start(self, job: Job) -> None:
+        run = JobRun(self.rt, job, self.active[-1] if self.active else None)
+        self.active.append(run)
+        run.log.info("job_claimed", attempt=job.attempts, max_attempts=job.max_attempts)
+        run.task = asyncio.create_task(run.run(), name=f"job-{job.id}")
+        run.task.add_done_callback(lambda _t, r=run: self._done(r))
+
+    def _done(self, run: JobRun) -> None:
+        self.active.remove(run)
+        self.claim_version = None  # our own commits do not move data_version: look again
+        if run.outcome in {"completed", "failed", "cancelled"}:
+            self.finished_jobs += 1
+            if self.settings.refresh_worker:
+                self.exit_code = EXIT_REFRESH
+                self.stop()
+        self.wake.set()
+
+    async def _drain(self) -> None:
+        """Let running jobs finish within SHUTDOWN_GRACE_S, then release the rest (no attempt spent)."""
+        if self.active:
+            self.log.info("executor_draining", jobs=len(self.active), grace_s=self.settings.shutdown_grace_s)
+            deadline = self.clock() + self.settings.shutdown_grace_s
+            while self.active and self.clock() < deadline:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, deadline - self.clock()))
+                except TimeoutError:
+                    break
+        leftover = list(self.active)
+        for run in leftover:
+            run.release_requested = True
+            if run.task:
+                run.task.cancel()
+        await asyncio.gather(*(r.task for r in leftover if r.task), return_exceptions=True)
+
+    # --- ComfyUI's availability, the websocket, heartbeats ------------------------------------------------
+
+    def _unavailable(self) -> None:
+        """A job met an unreachable ComfyUI: claim nothing until it answers again."""
+        if self.comfy_ok.is_set():
+            self.comfy_ok.clear()
+            self.log.warning("comfyui_unavailable")
+            asyncio.get_running_loop().create_task(self._recover_availability())
+
+    async def _recover_availability(self) -> None:
+        await self._probe_until_ready()
+        await self.socket.connected.wait()
+        self.comfy_ok.set()
+        self.wake.set()
+
+    def _on_event(self, event: SocketEvent) -> None:
+        if isinstance(event, Connected):
+            if not event.reconnect:
+                self.comfy_ok.set()
+                self.wake.set()
+            for run in self.active:
+                if run.tracker and event.reconnect:
+                    run.tracker.poke(reconcile=True)  # frames may have been lost in the gap (trace 33)
+        elif isinstance(event, Lost):
+            for run in self.active:
+                if run.tracker:
+                    run.tracker.move(PromptState.VANISHED, f"websocket lost: {event.reason}")
+            self._unavailable()
+        else:
+            self._route(event)
+
+    def _route(self, event: p.Event) -> None:
+        prompt_id = getattr(event, "prompt_id", None)
+        if prompt_id is not None:
+            run = self.rt.routes.get(prompt_id)
+            targets = [run] if run else []
+        elif isinstance(event, p.Executing) and event.node is not None:  # after a reconnect: no prompt_id
+            targets = [r for r in self.active if r.tracker and r.tracker.state is PromptState.RUNNING]
+        else:
+            return
+        for run in targets:
+            if run.tracker:
+                run.tracker.on_event(event)
+                run.write_progress(self.settings.progress_throttle_s)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """Renew every running job's lease; a cancel asked for reaches the job here."""
+        flags = self.store.heartbeat(self.rt.worker_id)
+        for run in list(self.active):
+            if flags.get(run.job.id):
+                run.request_cancel()
+            run.write_progress(self.settings.progress_throttle_s, force=True)

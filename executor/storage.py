@@ -1,0 +1,110 @@
+"""Where output bytes go: store blobs (``type: base64`` entries) or S3 (``type: s3_url`` entries).
+
+Both build the result of docs/internals.md: ``images`` always; ``videos``, ``audio``, ``files`` and ``text``
+when non-empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from typing import Any, Protocol
+
+import msgspec
+
+from config.settings import Settings
+from executor.outputs import Collected, Fetched
+from store import OutputFile
+
+
+class Stored(msgspec.Struct, frozen=True):
+    result: dict[str, Any]
+    files: list[OutputFile]  # bytes for the store (empty with S3)
+
+
+class OutputSink(Protocol):
+    async def put(self, job_id: str, collected: Collected) -> Stored: ...
+
+
+def category(content_type: str) -> str:
+    major = content_type.split("/", 1)[0]
+    return {"image": "images", "video": "videos", "audio": "audio"}.get(major, "files")
+
+
+def unique_names(files: list[Fetched]) -> list[str]:
+    """Each file's name in the result and in S3: its filename, prefixed by its index when a name repeats."""
+    names, seen = [], set()
+    for index, fetched in enumerate(files):
+        name = fetched.ref.filename
+        if name in seen:
+            name = f"{index}_{name}"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def build_result(collected: Collected, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {"images": []}
+    for fetched, entry in zip(collected.files, entries, strict=True):
+        result.setdefault(category(fetched.content_type), []).append(entry)
+    if collected.texts:
+        result["text"] = [{"node_id": t.node_id, "text": t.text} for t in collected.texts]
+    return result
+
+
+def _entry(fetched: Fetched, name: str, **extra: Any) -> dict[str, Any]:
+    return {"filename": name, **extra, "node_id": fetched.ref.node_id, "content_type": fetched.content_type,
+            "subfolder": fetched.ref.subfolder}
+
+
+class StoreSink:
+    """Bytes become job_outputs rows; entries refer to them by ``output_index``."""
+
+    async def put(self, job_id: str, collected: Collected) -> Stored:
+        named = list(enumerate(zip(collected.files, unique_names(collected.files), strict=True)))
+        entries = [_entry(f, n, type="base64", output_index=i) for i, (f, n) in named]
+        files = [OutputFile(index=i, filename=n, content_type=f.content_type, data=f.data)
+                 for i, (f, n) in named]
+        return Stored(result=build_result(collected, entries), files=files)
+
+
+class S3Sink:
+    """Bytes go to ``s3://BUCKET_NAME/BUCKET_PREFIX/<job id>/<filename>``; entries carry a URL in ``data``."""
+
+    def __init__(self, settings: Settings) -> None:
+        import boto3  # heavy: only when S3 is configured
+        from botocore.config import Config
+
+        self.settings = settings
+        self.client = boto3.client(
+            "s3", endpoint_url=settings.bucket_endpoint_url, region_name=settings.bucket_region,
+            aws_access_key_id=settings.bucket_access_key_id,
+            aws_secret_access_key=settings.bucket_secret_access_key,
+            config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"}))
+
+    def key(self, job_id: str, name: str) -> str:
+        return posixpath.join(self.settings.bucket_prefix.strip("/"), job_id, name).lstrip("/")
+
+    def url(self, key: str) -> str:
+        if self.settings.bucket_public_url:
+            return f"{self.settings.bucket_public_url.rstrip('/')}/{key}"
+        return str(self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.settings.bucket_name, "Key": key},
+            ExpiresIn=self.settings.bucket_url_expiry_s))
+
+    def _upload_all(self, job_id: str, collected: Collected) -> list[dict[str, Any]]:
+        entries = []
+        for fetched, name in zip(collected.files, unique_names(collected.files), strict=True):
+            key = self.key(job_id, name)
+            self.client.put_object(Bucket=self.settings.bucket_name, Key=key, Body=fetched.data,
+                                   ContentType=fetched.content_type)
+            entries.append(_entry(fetched, name, type="s3_url", data=self.url(key), key=key))
+        return entries
+
+    async def put(self, job_id: str, collected: Collected) -> Stored:
+        entries = await asyncio.to_thread(self._upload_all, job_id, collected)  # boto3 is blocking
+        return Stored(result=build_result(collected, entries), files=[])
+
+
+def make_sink(settings: Settings) -> OutputSink:
+    return S3Sink(settings) if settings.bucket_endpoint_url else StoreSink()

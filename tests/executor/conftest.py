@@ -86,7 +86,8 @@ def executor_factory(db_path: str) -> Callable[..., Any]:
     """`async with executor_factory(fake, **settings) as running:` runs one executor until the block ends."""
 
     @asynccontextmanager
-    async def start(fake: FakeComfyUI | str, *, worker_id: str = "w1", **overrides: Any) -> AsyncIterator[Running]:
+    async def start(fake: FakeComfyUI | str, *, worker_id: str = "w1",
+                    **overrides: Any) -> AsyncIterator[Running]:
         settings = make_settings(db_path, **overrides)
         url = fake if isinstance(fake, str) else fake.url
         own_store = Store(db_path)
@@ -101,3 +102,18 @@ def executor_factory(db_path: str) -> Callable[..., Any]:
             own_store.close()
 
     return start
+
+
+def trace_workflow(name: str) -> dict[str, Any]:
+    """The workflow a recorded trace ran (tests/fake_comfyui/data/traces/<name>.json)."""
+    import json
+
+    from tests.fake_comfyui.catalog import DATA_DIR
+
+    return json.loads((DATA_DIR / "traces" / f"{name}.json").read_text())["workflow"]  # type: ignore[no-any-return]
+
+
+def png(color: int, size: int = 8) -> bytes:
+    from tests.fake_comfyui.images import Frame, encode_png, rgb_from_int
+
+    return encode_png(Frame.solid(size, size, rgb_from_int(color)))

@@ -298,5 +298,14 @@ class Store:
     def clear_components(self) -> None:
         self.conn.execute(self.q["delete_components"])
 
+    def pending_position(self, job_id: str) -> int | None:
+        """1 for the job claimed next, None when not pending; counts only the jobs ahead (jobs_pending index)."""
+        place = self._rows("pending_place", id=job_id)
+        if not place:
+            return None
+        rowid, priority, created_at = place[0]
+        ahead = self._rows("pending_ahead", rowid=rowid, priority=priority, created_at=created_at)
+        return int(ahead[0][0]) + 1
+
 
 __all__ = ["Store", "decode_cursor", "encode_cursor"]

@@ -1,0 +1,39 @@
+"""Access log as an ASGI wrapper around the whole app (so 404s of unknown paths are logged too): one
+``http_request`` line per request with method, path, status and duration_ms — never bodies or headers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from config.logging import get_logger
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = get_logger()
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped Litestar app's attributes (openapi_schema, ...)
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.log.info("http_request", method=scope["method"], path=scope["path"], status=status,
+                          duration_ms=round((time.perf_counter() - start) * 1000, 3))

@@ -1,0 +1,88 @@
+"""``create_app(settings)``: the HTTP transport's Litestar app. It reads and writes only the store.
+
+The store's apsw connection belongs to the event-loop thread: it is opened in the lifespan, and every
+handler that touches it runs on the loop (``sync_to_thread=False``; store calls take well under a ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from config.logging import get_logger
+from config.settings import Settings
+from store import Store
+from transports.http.auth import api_key_guard
+from transports.http.controllers.admin import AdminController
+from transports.http.controllers.jobs import JobsController
+from transports.http.controllers.system import SystemController
+from transports.http.errors import error_response
+from transports.service import JobService
+
+_MB = 1024 * 1024
+
+
+def _openapi(settings: Settings) -> OpenAPIConfig:
+    keyed = bool(settings.api_key or settings.admin_api_key)
+    return OpenAPIConfig(
+        title="comfyui-worker",
+        version="1",
+        description="A durable job service around ComfyUI: submit workflows, poll or wait, fetch outputs.",
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        components=Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer", description="API_KEY or ADMIN_API_KEY"),
+            "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+        }) if keyed else Components(),
+        security=[{"bearer": []}, {"apiKey": []}] if keyed else None,
+    )
+
+
+def _warn_if_open(settings: Settings) -> None:
+    log = get_logger()
+    if not settings.api_key:
+        log.warning("api_open", detail="API_KEY is not set: every route is open to anyone who can reach it")
+    if not settings.admin_api_key and not settings.api_key:
+        log.warning("admin_api_open", detail="ADMIN_API_KEY is not set: /admin/* is open")
+
+
+def provide_service(state: State) -> JobService:
+    return state.service  # type: ignore[no-any-return]
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def store_lifespan(app: Litestar) -> AsyncIterator[None]:
+        store = Store.from_settings(settings)
+        app.state.service = JobService(store, max_images=settings.max_images,
+                                       max_attempts=settings.job_max_attempts,
+                                       default_timeout_s=settings.job_timeout_s,
+                                       poll_interval_s=settings.poll_interval_s)
+        get_logger().info("http_store_opened", database_path=settings.sqlite_db_path)
+        try:
+            yield
+        finally:
+            store.close()
+
+    guard = api_key_guard(settings.api_key, settings.admin_api_key)
+    _warn_if_open(settings)
+    return Litestar(
+        route_handlers=[JobsController, SystemController, AdminController],
+        lifespan=[store_lifespan],
+        dependencies={
+            "service": Provide(provide_service, sync_to_thread=False),
+        },
+        guards=[guard] if guard else None,
+        exception_handlers={Exception: error_response},
+        request_max_body_size=int(settings.max_request_mb * _MB),
+        openapi_config=_openapi(settings),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,51 @@
+"""Optional API keys: ``API_KEY`` guards every route but /health; ``ADMIN_API_KEY`` guards /admin/* instead.
+
+Routes opt out with ``opt={"public": True}`` and mark themselves admin with ``opt={"admin": True}``.
+Keys come as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` and are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return connection.headers.get("x-api-key")
+
+
+def _matches(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def api_key_guard(api_key: str | None, admin_api_key: str | None) -> Guard | None:
+    """A guard enforcing the configured keys, or None when no key is set (the API is open)."""
+    if not api_key and not admin_api_key:
+        return None
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if handler.opt.get("public"):
+            return
+        admin = bool(handler.opt.get("admin"))
+        wanted = admin_api_key if admin and admin_api_key else api_key
+        if not wanted:
+            return
+        given = presented_key(connection)
+        if given is None:
+            raise NotAuthorizedException("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
+                                         headers={"WWW-Authenticate": "Bearer"})
+        accepted = _matches(given, wanted) or (admin_api_key is not None and _matches(given, admin_api_key))
+        if not accepted:
+            raise PermissionDeniedException("admin API key required" if admin else "invalid API key")
+
+    return guard

@@ -1,0 +1,20 @@
+"""OpenAPI descriptions of the error responses the handlers may return."""
+
+from __future__ import annotations
+
+from litestar.openapi.datastructures import ResponseSpec
+
+from transports.bodies import ErrorBody
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    texts = {
+        400: "invalid request (the detail names the field, node or image)",
+        401: "API key missing",
+        403: "API key wrong",
+        404: "no such job (or output)",
+        409: "the job is not in a state this operation may leave",
+        413: "request body larger than MAX_REQUEST_MB",
+        503: "unhealthy",
+    }
+    return {code: ResponseSpec(ErrorBody, description=texts[code], generate_examples=False) for code in codes}

@@ -1,0 +1,36 @@
+"""Monitoring: /health (open even with API keys) and /stats."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from transports.bodies import HealthBody, StatsBody
+from transports.http.controllers.responses import errors
+from transports.service import JobService
+
+Service = NamedDependency[JobService]
+
+RecentLimit = Annotated[int, QueryParameter(ge=1, le=1000, description="how many recent jobs")]
+
+
+class SystemController(Controller):
+    tags = ["monitoring"]
+
+    @get("/health", sync_to_thread=False, opt={"public": True}, security=[],
+         responses={503: errors(503)[503]})
+    def health(self, service: Service) -> Response[HealthBody]:
+        """Job counts and the components' states; 503 when the store is unreadable or a component is down."""
+        body = service.health()
+        healthy = body.status == "healthy"
+        return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
+
+    @get("/stats", sync_to_thread=False, responses=errors(400, 401, 403))
+    def stats(self, service: Service, include_recent: FromQuery[bool] = False,
+              limit: RecentLimit = 10) -> StatsBody:
+        """Job counts per status; the newest jobs too with ``include_recent=true``."""
+        return service.stats(include_recent, limit)

@@ -1,0 +1,60 @@
+"""The one function mapping errors to HTTP responses ``{"detail": "...", ...}``; bad input is never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+from config.logging import get_logger
+from store import InvalidTransition, JobNotFound
+from transports.errors import InvalidRequest, OutputNotFound
+
+_DOMAIN: dict[type[Exception], int] = {
+    JobNotFound: HTTP_404_NOT_FOUND,
+    OutputNotFound: HTTP_404_NOT_FOUND,
+    InvalidTransition: HTTP_409_CONFLICT,
+    InvalidRequest: HTTP_400_BAD_REQUEST,
+}
+
+
+def _validation_detail(exc: ValidationException) -> dict[str, Any]:
+    """Litestar's ``Validation failed for POST /run`` plus the first reason, in words."""
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    if errors and isinstance(errors[0], dict):
+        first = errors[0]
+        key = first.get("key")
+        where = f" ({first.get('source', 'request')} {key!r})" if key else ""
+        return {"detail": f"{exc.detail}: {first.get('message', 'invalid value')}{where}", "errors": errors}
+    return {"detail": exc.detail}
+
+
+def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
+    for kind, status in _DOMAIN.items():
+        if isinstance(exc, kind):
+            extra = getattr(exc, "extra", None) or {}
+            return status, {"detail": str(getattr(exc, "detail", exc) or kind.__doc__), **extra}
+    if isinstance(exc, ValidationException):
+        return exc.status_code, _validation_detail(exc)
+    if isinstance(exc, HTTPException):
+        body: dict[str, Any] = {"detail": exc.detail}
+        if isinstance(exc.extra, dict):
+            body.update(exc.extra)
+        return exc.status_code, body
+    return HTTP_500_INTERNAL_SERVER_ERROR, {"detail": "internal server error"}
+
+
+def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    status, body = _content(exc)
+    headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    if status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        get_logger().error("http_unhandled_error", method=request.method, path=request.url.path,
+                           error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+    return Response(body, status_code=status, headers=headers)

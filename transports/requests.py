@@ -1,0 +1,146 @@
+"""A job request, as either transport receives it: parsed and validated once, then trusted.
+
+Accepted shapes (the seed's body, and RunPod's wrapper whose ``input`` may also be a JSON string)::
+
+    {"workflow": {...}, "images": [{"name": "a.png", "image": "<base64 or data URI>"}], "priority": 0}
+    {"input": {"workflow": {...}, "images": [...]}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from store import InputImage
+from transports.errors import InvalidRequest
+from transports.images import check_name, decode_image
+
+Priority = Annotated[int, Meta(ge=-1_000_000, le=1_000_000, description="higher runs first (default 0)")]
+TimeoutS = Annotated[float, Meta(gt=0, le=7 * 86400, description="per-job deadline in seconds")]
+Workflow = Annotated[dict[str, Any], Meta(description="ComfyUI API-format workflow: node id -> "
+                                                      "{class_type, inputs}")]
+
+
+class ImageBody(msgspec.Struct, frozen=True):
+    """An input image: referenced by ``name`` in the workflow (LoadImage)."""
+
+    name: Annotated[str, Meta(description="plain file name, e.g. input.png")]
+    image: Annotated[str, Meta(description="base64 or data:image/...;base64,... (PNG, JPEG, WebP, GIF)")]
+
+
+class JobInput(msgspec.Struct, frozen=True, kw_only=True):
+    """A job: the workflow, its input images and scheduling options."""
+
+    workflow: Workflow
+    images: list[ImageBody] | None = None
+    priority: Priority = 0
+    timeout_s: TimeoutS | None = None
+    comfy_org_api_key: Annotated[str | None, Meta(description="Comfy.org key for API nodes")] = None
+    include_temp: Annotated[bool | None, Meta(description="also return temp outputs (PreviewImage)")] = None
+
+
+class RunBody(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of POST /run and /runsync: a job, or RunPod's ``{"input": <job or its JSON text>}``."""
+
+    workflow: Workflow | None = None
+    images: list[ImageBody] | None = None
+    priority: Priority | None = None
+    timeout_s: TimeoutS | None = None
+    comfy_org_api_key: str | None = None
+    include_temp: bool | None = None
+    input: Annotated[JobInput | str | None, Meta(description="RunPod-style wrapper of the job")] = None
+
+
+class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated job request, ready for ``Store.create_job``."""
+
+    workflow: dict[str, Any]
+    images: tuple[InputImage, ...] = ()
+    priority: int = 0
+    timeout_s: float | None = None
+    options: dict[str, Any] = {}
+
+
+def _unwrap(body: RunBody) -> JobInput:
+    """The job inside a body, whichever shape it came in."""
+    if body.input is None:
+        if body.workflow is None:
+            raise InvalidRequest("the request needs a 'workflow' (or an 'input' holding one)")
+        return JobInput(workflow=body.workflow, images=body.images, priority=body.priority or 0,
+                        timeout_s=body.timeout_s, comfy_org_api_key=body.comfy_org_api_key,
+                        include_temp=body.include_temp)
+    if body.workflow is not None or body.images is not None:
+        raise InvalidRequest("give either 'input' or 'workflow'/'images', not both")
+    if isinstance(body.input, str):
+        return _decode(body.input, JobInput, "input")
+    return body.input
+
+
+def check_workflow(workflow: Mapping[str, Any]) -> None:
+    """A non-empty object of nodes, each with a ``class_type`` string and an ``inputs`` object."""
+    if not workflow:
+        raise InvalidRequest("'workflow' must be a non-empty object of nodes")
+    for node_id, node in workflow.items():
+        if not isinstance(node, dict):
+            raise InvalidRequest(
+                f"workflow node {node_id!r} is not an object with 'class_type' and 'inputs'", node_id=node_id)
+        class_type = node.get("class_type")
+        if not isinstance(class_type, str) or not class_type:
+            raise InvalidRequest(f"workflow node {node_id!r} has no 'class_type' string", node_id=node_id)
+        if not isinstance(node.get("inputs"), dict):
+            raise InvalidRequest(f"workflow node {node_id!r} ({class_type}) has no 'inputs' object",
+                                 node_id=node_id)
+
+
+def _images(images: list[ImageBody] | None, max_images: int) -> tuple[InputImage, ...]:
+    if not images:
+        return ()
+    if len(images) > max_images:
+        raise InvalidRequest(f"{len(images)} images given, at most {max_images} allowed",
+                             max_images=max_images)
+    seen: set[str] = set()
+    decoded = []
+    for image in images:
+        name = check_name(image.name)
+        if name in seen:
+            raise InvalidRequest(f"image name {name!r} appears twice", image=name)
+        seen.add(name)
+        decoded.append(InputImage(name=name, data=decode_image(name, image.image)))
+    return tuple(decoded)
+
+
+def validate(body: RunBody, *, max_images: int) -> JobRequest:
+    """Check a decoded body; raises InvalidRequest with a message naming the bad node or image."""
+    job = _unwrap(body)
+    check_workflow(job.workflow)
+    options: dict[str, Any] = {}
+    if job.comfy_org_api_key:
+        options["comfy_org_api_key"] = job.comfy_org_api_key
+    if job.include_temp is not None:
+        options["include_temp"] = job.include_temp
+    return JobRequest(workflow=job.workflow, images=_images(job.images, max_images), priority=job.priority,
+                      timeout_s=job.timeout_s, options=options)
+
+
+def _decode(raw: bytes | str, kind: type[Any], where: str = "body") -> Any:
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"invalid {where}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"{where} is not valid JSON: {exc}") from None
+
+
+def parse(raw: bytes | str | Mapping[str, Any], *, max_images: int) -> JobRequest:
+    """Decode and validate a job request given as JSON text or as an already-decoded object (RunPod's)."""
+    if isinstance(raw, bytes | str):
+        body = _decode(raw, RunBody)
+    else:
+        try:
+            body = msgspec.convert(raw, RunBody)
+        except msgspec.ValidationError as exc:
+            raise InvalidRequest(f"invalid request: {exc}") from None
+    return validate(body, max_images=max_images)

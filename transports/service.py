@@ -1,0 +1,132 @@
+"""The job service both transports call: submit, status, wait for the end, cancel, and the admin operations.
+
+It only reads and writes the store; the executor picks jobs up from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from store import Job, JobStatus, OutputFile, Store
+from transports.bodies import (
+    ComponentBody,
+    HealthBody,
+    JobsPage,
+    JobStats,
+    StatsBody,
+    StatusBody,
+    SubmitBody,
+)
+from transports.errors import InvalidRequest, OutputNotFound
+from transports.render import OutputsMode, has_stored_outputs, render_status, summary
+from transports.requests import JobRequest
+
+_REFRESH_S = 1.0  # a waiter re-reads its job at least this often (changes made through our own connection)
+
+
+def unhealthy_reason(components: dict[str, ComponentBody]) -> str | None:
+    """Why the daemon is unhealthy: a ComfyUI instance not running, or any component fatal."""
+    for name, component in components.items():
+        if component.state == "fatal":
+            return f"{name} is fatal"
+        if name.startswith("comfyui-") and component.state != "running":
+            return f"{name} is {component.state}"
+    return None
+
+
+class JobService:
+    """Owns no resource: the store it is given belongs to the calling thread."""
+
+    def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
+                 default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.max_images = max_images
+        self.max_attempts = max_attempts
+        self.default_timeout_s = default_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+
+    # --- jobs ----------------------------------------------------------------------------------------------
+
+    def submit(self, request: JobRequest) -> SubmitBody:
+        """Commit the job; only then is its id returned."""
+        job = self.store.create_job(
+            request.workflow, images=request.images, options=request.options, priority=request.priority,
+            max_attempts=self.max_attempts, timeout_s=request.timeout_s or self.default_timeout_s)
+        return SubmitBody(job_id=job.id, status=job.status)
+
+    def render(self, job: Job, outputs: OutputsMode = "base64") -> StatusBody:
+        stored = None
+        if outputs == "base64" and has_stored_outputs(job.result):
+            stored = {out.index: out.data for out in self.store.get_outputs(job.id)}
+        position = self.store.pending_position(job.id) if job.status is JobStatus.PENDING else None
+        return render_status(job, outputs=stored, queue_position=position)
+
+    def status(self, job_id: str, outputs: OutputsMode = "base64") -> StatusBody:
+        """Raises JobNotFound."""
+        return self.render(self.store.get_job(job_id), outputs)
+
+    async def wait(self, job_id: str, timeout_s: float) -> Job:
+        """The job once terminal, or as it is when ``timeout_s`` runs out; wakes on store commits."""
+        deadline = self.clock() + timeout_s
+        version = self.store.data_version()
+        job = self.store.get_job(job_id)
+        refreshed = self.clock()
+        while not job.status.terminal:
+            now = self.clock()
+            if now >= deadline:
+                break
+            await asyncio.sleep(min(self.poll_interval_s, deadline - now))
+            current = self.store.data_version()
+            if current != version or self.clock() - refreshed >= _REFRESH_S:
+                version, job, refreshed = current, self.store.get_job(job_id), self.clock()
+        return job
+
+    def cancel(self, job_id: str) -> StatusBody:
+        """pending -> cancelled now; running -> interrupted by its executor. Raises InvalidTransition."""
+        self.store.cancel(job_id)
+        return self.status(job_id, "none")
+
+    def output(self, job_id: str, index: int) -> OutputFile:
+        """Raises JobNotFound or OutputNotFound."""
+        out = self.store.get_output(job_id, index)
+        if out is None:
+            self.store.get_job(job_id)
+            raise OutputNotFound(f"job {job_id} has no stored output {index}", job_id=job_id, index=index)
+        return out
+
+    def list_jobs(self, status: JobStatus | None, limit: int, cursor: str | None) -> JobsPage:
+        try:
+            page = self.store.list_jobs(status, limit=limit, cursor=cursor)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), cursor=cursor) from None
+        return JobsPage(jobs=[summary(job) for job in page.jobs], next_cursor=page.next_cursor)
+
+    # --- monitoring ----------------------------------------------------------------------------------------
+
+    def job_stats(self) -> JobStats:
+        return JobStats(**self.store.stats())
+
+    def health(self) -> HealthBody:
+        """``unhealthy`` when the store cannot be read or a component is known down."""
+        try:
+            stats = self.job_stats()
+            components = {c.name: ComponentBody(state=c.state, pid=c.pid, restarts=c.restarts,
+                                                detail=c.detail, updated_at=c.updated_at)
+                          for c in self.store.components()}
+        except Exception as exc:  # any failure to read the store means unhealthy, never a 500
+            return HealthBody(status="unhealthy", database_path=self.store.path,
+                              detail=f"store unreadable: {type(exc).__name__}: {exc}")
+        reason = unhealthy_reason(components)
+        return HealthBody(status="unhealthy" if reason else "healthy", database_path=self.store.path,
+                          job_stats=stats, components=components, detail=reason)
+
+    def stats(self, include_recent: bool = False, limit: int = 10) -> StatsBody:
+        s = self.job_stats()
+        recent = [summary(job) for job in self.store.list_jobs(limit=limit).jobs] if include_recent else None
+        return StatsBody(total_jobs=s.total, pending_jobs=s.pending, running_jobs=s.running,
+                         completed_jobs=s.completed, failed_jobs=s.failed, cancelled_jobs=s.cancelled,
+                         recent_jobs=recent)

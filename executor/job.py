@@ -1,7 +1,8 @@
 """One claimed job, from its inputs to its terminal state in the store: prepare -> submit -> follow -> finish.
 
 Runs as one asyncio task per job, on the executor's event loop (the only thread that touches the store).
-Jobs of one executor submit in claim order and write their terminal state in that order too (``predecessor``).
+Jobs of one executor submit in claim order, and those whose prompt ran write their terminal state in that
+order too (``predecessor``).
 """
 
 from __future__ import annotations
@@ -88,11 +89,9 @@ class JobRun:
             await self._run()
         except ComfyUnavailable as exc:
             self.rt.on_unavailable()
-            await self._in_turn()
             error = {"type": "comfyui_unavailable", "message": exc.message}
             self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except JobFailed as exc:
-            await self._in_turn()
             self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
         except asyncio.CancelledError:  # the executor releases this job (shutdown) or lost it
             await self._stop_prompt_quietly()
@@ -205,7 +204,8 @@ class JobRun:
     async def _finish(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> None:
         self.phase = Phase.STORING
         stored = await self.rt.sink.put(self.job.id, collected)
-        await self._in_turn()
+        if entry is not None:  # the prompt ran: finish in the order ComfyUI ran them
+            await self._in_turn()
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
         error = self._error(ending, entry, collected)
         if ending is Ending.CANCELLED:
@@ -236,7 +236,7 @@ class JobRun:
         return None
 
     async def _in_turn(self) -> None:
-        """Terminal states are written in claim order (the order ComfyUI runs the prompts)."""
+        """Jobs whose prompt ran write their terminal state in claim order (the order ComfyUI ran them)."""
         if self.predecessor:
             await self.predecessor.finished.wait()
 

@@ -65,7 +65,7 @@ class ComfySocket:
             self.log.warning("websocket_disconnected", reason=reason, failures=failures)
             if failures == self.attempts + 1:  # the first connection, then `attempts` reconnects, all failed
                 self.on_event(Lost(reason=reason))
-            await asyncio.sleep(self.delay_s if failures > 1 else min(self.delay_s, 0.05))
+            await asyncio.sleep(self.delay_s)
 
     async def _read(self, ws: ClientConnection) -> None:
         async for frame in ws:

@@ -1,0 +1,78 @@
+"""Keeping ComfyUI fed, finishing in order, REFRESH_WORKER, and shutdown (finish in grace, else release)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from executor.loop import EXIT_OK, EXIT_REFRESH
+from store import JobStatus, Store
+from tests.executor.conftest import save_workflow, wait_status, wait_until
+from tests.fake_comfyui.harness import FakeComfyUI
+
+
+async def test_next_job_waits_in_comfyui_while_one_runs(store: Store, fake_comfyui: FakeComfyUI,
+                                                        executor_factory) -> None:
+    fake_comfyui.configure(delay_ms=300)
+    jobs = [store.create_job(save_workflow(f"p{i}")) for i in range(4)]
+    seen_fed = 0
+    async with executor_factory(fake_comfyui):
+        for job in jobs[:3]:
+            await wait_until(lambda j=job: store.get_job(j.id).status is JobStatus.RUNNING and
+                             fake_comfyui.stats()["running"], 5, "a prompt to run")
+            stats = fake_comfyui.stats()
+            seen_fed += bool(stats["running"] and stats["pending"])
+            await wait_status(store, job.id)
+        done = [await wait_status(store, job.id) for job in jobs]
+    assert seen_fed >= 2  # while a prompt ran, the next one was already queued in ComfyUI
+    assert all(j.status is JobStatus.COMPLETED for j in done)
+    finished = [j.completed_at for j in done]
+    assert finished == sorted(finished)  # in the order ComfyUI ran them
+
+
+async def test_depth_one_queues_one_prompt_at_a_time(store: Store, fake_comfyui: FakeComfyUI,
+                                                     executor_factory) -> None:
+    fake_comfyui.configure(delay_ms=200)
+    jobs = [store.create_job(save_workflow()) for _ in range(2)]
+    async with executor_factory(fake_comfyui, pipeline_depth=1):
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "a prompt to run")
+        assert fake_comfyui.stats()["pending"] == []
+        assert store.stats()["running"] == 1
+        for job in jobs:
+            await wait_status(store, job.id)
+
+
+async def test_refresh_worker_exits_3_after_one_job(store: Store, fake_comfyui: FakeComfyUI,
+                                                    executor_factory) -> None:
+    first, second = store.create_job(save_workflow()), store.create_job(save_workflow())
+    async with executor_factory(fake_comfyui, refresh_worker=True) as running:
+        code = await asyncio.wait_for(running.task, 10)
+    assert code == EXIT_REFRESH
+    assert store.get_job(first.id).status is JobStatus.COMPLETED
+    assert store.get_job(second.id).status is JobStatus.PENDING  # never claimed
+    assert fake_comfyui.stats()["received"] == 1
+
+
+async def test_stop_lets_running_job_finish_within_grace(store: Store, fake_comfyui: FakeComfyUI,
+                                                         executor_factory) -> None:
+    fake_comfyui.configure(delay_ms=400)
+    job = store.create_job(save_workflow())
+    async with executor_factory(fake_comfyui, shutdown_grace_s=5) as running:
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "the prompt to run")
+        late = store.create_job(save_workflow())
+        code = await running.stop()
+    assert code == EXIT_OK
+    assert store.get_job(job.id).status is JobStatus.COMPLETED
+    assert store.get_job(late.id).status is JobStatus.PENDING  # nothing claimed after stop
+
+
+async def test_stop_releases_job_that_outlives_grace(store: Store, fake_comfyui: FakeComfyUI,
+                                                     executor_factory) -> None:
+    fake_comfyui.configure(delay_ms=10_000, progress_steps=100)
+    job = store.create_job(save_workflow())
+    async with executor_factory(fake_comfyui, shutdown_grace_s=0.2) as running:
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "the prompt to run")
+        code = await running.stop(timeout=5)
+    assert code == EXIT_OK
+    released = store.get_job(job.id)
+    assert released.status is JobStatus.PENDING and released.attempts == 0  # no attempt spent
+    await wait_until(lambda: not fake_comfyui.stats()["running"], 3, "the prompt to be interrupted")

@@ -1,0 +1,148 @@
+"""The socket is a hint, history is the truth: drops, lost completions, late history, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from store import JobStatus, Store
+from tests.executor.conftest import save_workflow, wait_status, wait_until
+from tests.fake_comfyui.harness import FakeComfyUI
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+# Workaround: `python tests/fake_comfyui/main.py` puts tests/ FIRST on sys.path, where tests/http shadows the
+# stdlib `http` (aiohttp then fails to import). Appending tests/ instead keeps the fake's CLI shape.
+LAUNCH = ("import sys; sys.path.append(sys.argv[1]); del sys.argv[1]; sys.argv[0] = 'main.py'; "
+          "from fake_comfyui.main import main; main()")
+
+
+async def test_socket_drop_mid_job_reconnects_and_completes(store: Store, fake_comfyui: FakeComfyUI,
+                                                            executor_factory) -> None:
+    fake_comfyui.configure(delay_ms=600, progress_steps=20)
+    job = store.create_job(save_workflow())
+    async with executor_factory(fake_comfyui, websocket_reconnect_delay_s=0.05) as running:
+        await wait_until(lambda: (p := store.get_job(job.id).progress) and p.value > 2, 5, "progress")
+        assert fake_comfyui.drop_sockets() == 1
+        done = await wait_status(store, job.id, timeout=5)
+        assert running.executor.socket.connected.is_set()
+        await wait_until(lambda: len(fake_comfyui.stats()["websockets"]) == 1, 2, "one socket again")
+    assert done.status is JobStatus.COMPLETED and done.attempts == 1
+
+
+async def test_completion_lost_in_the_gap_is_found_by_reconciling_after_reconnect(
+        store: Store, fake_comfyui: FakeComfyUI, executor_factory) -> None:
+    """Trace 33: frames sent while disconnected are lost; history still knows the prompt finished."""
+    fake_comfyui.configure(delay_ms=300, progress_steps=10)
+    job = store.create_job(save_workflow())
+    # no silence reconcile for 30 s: only the reconnect can reveal the completion
+    async with executor_factory(fake_comfyui, websocket_reconnect_delay_s=0.6, heartbeat_interval_s=30):
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "the prompt to run")
+        fake_comfyui.drop_sockets()
+        await wait_until(lambda: fake_comfyui.stats()["executed"] == 1, 5, "the prompt to finish in the gap")
+        done = await wait_status(store, job.id, timeout=3)
+    assert done.status is JobStatus.COMPLETED and store.get_outputs(job.id)
+
+
+async def test_silence_is_reconciled_without_a_reconnect(store: Store, fake_comfyui: FakeComfyUI,
+                                                         executor_factory) -> None:
+    fake_comfyui.configure(delay_ms=300, progress_steps=10)
+    job = store.create_job(save_workflow())
+    async with executor_factory(fake_comfyui, websocket_reconnect_delay_s=30, heartbeat_interval_s=0.2):
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "the prompt to run")
+        fake_comfyui.drop_sockets()
+        done = await wait_status(store, job.id, timeout=3)
+    assert done.status is JobStatus.COMPLETED
+
+
+async def test_late_history_write_still_yields_outputs(store: Store, fake_comfyui: FakeComfyUI,
+                                                       executor_factory) -> None:
+    """Trace 36: history is written after execution_success; the executor waits for `executing null`."""
+    fake_comfyui.configure(history_delay_ms=300)
+    job = store.create_job(save_workflow())
+    async with executor_factory(fake_comfyui):
+        done = await wait_status(store, job.id)
+    assert done.status is JobStatus.COMPLETED and len(done.result["images"]) == 1
+
+
+async def test_comfyui_gone_for_good_fails_when_attempts_are_used(store: Store, fake_comfyui: FakeComfyUI,
+                                                                  executor_factory) -> None:
+    fake_comfyui.configure(delay_ms=5000, progress_steps=50)
+    job = store.create_job(save_workflow(), max_attempts=1)
+    async with executor_factory(fake_comfyui, websocket_reconnect_attempts=1,
+                                websocket_reconnect_delay_s=0.05):
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "the prompt to run")
+        fake_comfyui.crash()
+        done = await wait_status(store, job.id, timeout=5)
+    assert done.status is JobStatus.FAILED and done.error["type"] == "comfyui_unavailable"
+
+
+# --- ComfyUI as a separate process, killed mid-job -------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FakeProcess:
+    def __init__(self, base: Path, port: int) -> None:
+        self.base, self.port, self.proc = base, port, None
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self, delay_ms: int) -> None:
+        env = {**os.environ, "FAKE_COMFYUI_DELAY_MS": str(delay_ms), "FAKE_COMFYUI_PROGRESS_STEPS": "20"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH, str(TESTS_DIR), "--listen", "127.0.0.1", "--port", str(self.port),
+             "--input-directory", str(self.base / "in"), "--output-directory", str(self.base / "out"),
+             "--temp-directory", str(self.base)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/system_stats", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise AssertionError("the fake ComfyUI process did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def fake_process(tmp_path: Path) -> Iterator[FakeProcess]:
+    process = FakeProcess(tmp_path / "comfy", _free_port())
+    yield process
+    process.stop()
+
+
+async def test_comfyui_killed_mid_job_then_back_completes_the_job(store: Store, fake_process: FakeProcess,
+                                                                  executor_factory) -> None:
+    fake_process.start(delay_ms=3000)
+    job = store.create_job(save_workflow())
+    async with executor_factory(fake_process.url, websocket_reconnect_attempts=2,
+                                websocket_reconnect_delay_s=0.05):
+        stats = lambda: httpx.get(fake_process.url + "/_fake/stats").json()  # noqa: E731
+        await wait_until(lambda: stats()["running"], 5, "the prompt to run")
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(fake_process.url + "/_fake/crash", timeout=2)
+        assert fake_process.proc is not None
+        await asyncio.to_thread(fake_process.proc.wait, 5)
+        await wait_until(lambda: store.get_job(job.id).status is JobStatus.PENDING, 5, "a requeue")
+        await asyncio.to_thread(fake_process.start, 50)
+        done = await wait_status(store, job.id, timeout=10)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert done.attempts == 2  # the crashed run counted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -19,11 +20,32 @@ def connect(path: str, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: 
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     conn = apsw.Connection(path)
-    conn.set_busy_timeout(busy_timeout_ms)
+    conn.set_busy_handler(_FairBusyHandler(busy_timeout_ms / 1000))
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+class _FairBusyHandler:
+    """Retry a locked database every millisecond until the timeout.
+
+    SQLite's own busy handler sleeps ever longer (up to 100 ms a try), so a waiter misses the short gaps a
+    busy writer leaves between transactions and starves (measured: 230 ms insert stalls during cleanup).
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.started = 0.0
+
+    def __call__(self, count: int) -> bool:
+        now = time.monotonic()
+        if count == 0:
+            self.started = now
+        if now - self.started >= self.timeout_s:
+            return False
+        time.sleep(0.001)
+        return True
 
 
 @contextmanager

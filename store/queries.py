@@ -15,8 +15,8 @@ def parse(text: str) -> dict[str, str]:
 
 
 @cache
-def queries() -> dict[str, str]:
-    return parse(resources.files("store").joinpath("sql", "queries.sql").read_text())
+def queries(file: str = "queries.sql") -> dict[str, str]:
+    return parse(resources.files("store").joinpath("sql", file).read_text())
 
 
 def migrations() -> list[tuple[int, str]]:

@@ -112,17 +112,19 @@ class Store:
         max_attempts: int = 3,
         timeout_s: float | None = None,
     ) -> Job:
-        job_id = str(uuid.uuid4())
+        job_id, now = str(uuid.uuid4()), self.clock()
         request = {"workflow": workflow, "options": options or {}}
         with write_transaction(self.conn):
             self.conn.execute(self.q["insert_job"], {
-                "id": job_id, "priority": priority, "request": _json(request), "created_at": self.clock(),
+                "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
                 "max_attempts": max_attempts, "timeout_s": timeout_s,
             })
             for idx, image in enumerate(images):
                 self.conn.execute(self.q["insert_input"],
                                   {"job_id": job_id, "idx": idx, "name": image.name, "data": image.data})
-        return self.get_job(job_id)
+        return Job(id=job_id, status=JobStatus.PENDING, priority=priority, request=request, result=None, error=None,
+                   created_at=now, started_at=None, completed_at=None, attempts=0, max_attempts=max_attempts,
+                   timeout_s=timeout_s, worker_id=None, heartbeat_at=None, progress=None, cancel_requested=False)
 
     def get_job(self, job_id: str) -> Job:
         rows = self._rows("get_job", id=job_id)
@@ -167,9 +169,10 @@ class Store:
     # --- the executor's side ----------------------------------------------------------------------------------
 
     def claim(self, worker_id: str) -> Job | None:
-        """pending -> running: the next job by priority then age, atomically across processes."""
-        with write_transaction(self.conn):
-            rows = self._rows("claim", worker_id=worker_id, now=self.clock())
+        """pending -> running: the next job by priority then age, atomically across processes.
+
+        One UPDATE ... RETURNING statement is its own transaction and takes the write lock before it reads."""
+        rows = self._rows("claim", worker_id=worker_id, now=self.clock())
         return _job(rows[0]) if rows else None
 
     def heartbeat(self, worker_id: str) -> dict[str, bool]:
@@ -265,7 +268,7 @@ class Store:
         """Running jobs started longer ago than this (the seed's /admin/reset-stuck): requeued or failed."""
         return self._recover("stuck", started_before=self.clock() - max_running_hours * 3600)
 
-    def cleanup(self, max_age_hours: float, *, batch: int = 500, pause_s: float = 0.002) -> int:
+    def cleanup(self, max_age_hours: float, *, batch: int = 200, pause_s: float = 0.002) -> int:
         """Delete completed/failed/cancelled jobs older than this, a short transaction per batch."""
         cutoff, deleted = self.clock() - max_age_hours * 3600, 0
         while True:

@@ -42,7 +42,7 @@ ORDER BY created_at DESC, id DESC LIMIT :limit;
 UPDATE jobs
 SET status = 'running', worker_id = :worker_id, started_at = :now, heartbeat_at = :now,
     attempts = attempts + 1, progress = NULL
-WHERE rowid = (SELECT rowid FROM jobs WHERE status = 'pending'
+WHERE rowid = (SELECT rowid FROM jobs INDEXED BY jobs_pending WHERE status = 'pending'
                ORDER BY priority DESC, created_at, rowid LIMIT 1)
   AND status = 'pending'
 RETURNING *;
@@ -121,9 +121,9 @@ RETURNING id, status;
 -- name: cleanup_batch
 -- completed | failed | cancelled -> deleted, oldest first, a batch at a time
 DELETE FROM jobs WHERE rowid IN (
-    SELECT rowid FROM jobs
+    SELECT rowid FROM jobs INDEXED BY jobs_finished
     WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < :cutoff
-    LIMIT :batch);
+    ORDER BY completed_at LIMIT :batch);
 
 -- name: delete_terminal
 -- completed | failed | cancelled -> deleted
@@ -133,7 +133,7 @@ DELETE FROM jobs WHERE id = :id AND status IN ('completed', 'failed', 'cancelled
 SELECT status, n FROM job_counts;
 
 -- name: queue_position
-SELECT count(*) + 1 FROM jobs AS other, jobs AS me
+SELECT count(*) + 1 FROM jobs AS me, jobs AS other INDEXED BY jobs_pending
 WHERE me.id = :id AND me.status = 'pending' AND other.status = 'pending'
   AND (other.priority > me.priority
        OR (other.priority = me.priority AND (other.created_at, other.rowid) < (me.created_at, me.rowid)));

@@ -16,8 +16,9 @@ from store import JobStatus, Store
 WORKFLOW = {"1": {"class_type": "EmptyImage", "inputs": {}}}
 
 
-def _claim_all(path: str, worker: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _claim_all(path: str, worker: str, start: mp.Event, out: mp.Queue) -> None:  # type: ignore[type-arg]
     store = Store(path)
+    start.wait()
     claimed, idle = [], 0
     while idle < 50:
         job = store.claim(worker)
@@ -33,12 +34,14 @@ def _claim_all(path: str, worker: str, out: mp.Queue) -> None:  # type: ignore[t
 
 def test_racing_processes_claim_every_job_exactly_once(db_path: str) -> None:
     store = Store(db_path)
-    ids = {store.create_job(WORKFLOW).id for _ in range(600)}
+    ids = {store.create_job(WORKFLOW).id for _ in range(2000)}
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_claim_all, args=(db_path, f"w{i}", out)) for i in range(4)]
+    out, start = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_claim_all, args=(db_path, f"w{i}", start, out)) for i in range(4)]
     for p in procs:
         p.start()
+    time.sleep(1.0)  # let every claimer open the store, then start them together
+    start.set()
     results = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=10)

@@ -1,0 +1,11 @@
+-- Queries for tests and benchmarks only: bulk data a real daemon would take hours to make.
+
+-- name: fill_jobs
+-- :count jobs in one state, created (and for terminal states finished) at :at
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)
+INSERT INTO jobs (id, status, priority, request, created_at, started_at, completed_at, attempts)
+SELECT lower(hex(randomblob(16))), :status, 0, '{"workflow":{},"options":{}}', :at + i * 1e-6,
+       CASE WHEN :status <> 'pending' THEN :at END,
+       CASE WHEN :status IN ('completed', 'failed', 'cancelled') THEN :at END,
+       CASE WHEN :status <> 'pending' THEN 1 ELSE 0 END
+FROM n;

@@ -41,12 +41,12 @@ def norm(value: Any, dirs: dict[str, str] | None = None, key: str | None = None)
     if key in ("timestamp", "traceback"):
         return f"<{key}>"
     if key == "number":
-        return "<number>"
+        return _number(value)
     if isinstance(value, dict):
         return {("<id>" if _ID.match(k) else k): norm(v, dirs, k) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        if key == "prompt" and len(value) == 5 and isinstance(value[0], int | float):
-            return ["<number>", *(norm(v, dirs) for v in value[1:])]
+        if len(value) == 5 and isinstance(value[0], int | float) and isinstance(value[2], dict):
+            return [_number(value[0]), *(norm(v, dirs) for v in value[1:])]  # a queue item
         return [norm(v, dirs) for v in value]
     if isinstance(value, str):
         if _ID.match(value):
@@ -55,6 +55,11 @@ def norm(value: Any, dirs: dict[str, str] | None = None, key: str | None = None)
             value = value.replace(real, placeholder)
         return _TEMP.sub("ComfyUI_temp_X", _COUNTER.sub("_N_.", value))
     return value
+
+
+def _number(value: float) -> str:
+    """Queue numbers count every POST the server saw; only their sign (`front`) is comparable."""
+    return "<-number>" if value < 0 else "<number>"
 
 
 def recorded_frames(messages: list[dict]) -> list[Any]:
@@ -269,3 +274,184 @@ async def assert_views(session: Session, history: dict, recorded_views: list[dic
             assert response.content[8:9] == b"{"
         else:
             assert response.content[:4].hex() == view["magic_hex"][:8]
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [f"{n}" for n in range(10, 21)])
+async def test_validation_errors(session: Session, name: str) -> None:
+    recorded = trace(name)
+    result = await session.run(recorded["request"]["body"])
+    assert result["response"].status_code == recorded["prompt_response"]["status"] == 400
+    assert result["response"].headers["content-type"] == recorded["prompt_response"]["headers"]["Content-Type"]
+    session.assert_matches(result["body"], recorded["prompt_response"]["body"])
+    session.assert_matches(result["frames"], recorded_frames(recorded["ws_messages"]))  # no ws traffic
+    assert (await session.http.get("/queue")).json() == {"queue_running": [], "queue_pending": []}
+
+
+async def test_22_bad_bodies(session: Session) -> None:
+    for case in trace("22")["cases"]:
+        recorded = case["resp"]
+        if "request_body" in recorded:
+            response = await session.http.post("/prompt", json=recorded["request_body"])
+        else:
+            response = await session.http.post("/prompt", content=b"{not json")
+        assert response.status_code == recorded["status"], case["case"]
+        assert response.headers["content-type"] == recorded["headers"]["Content-Type"]
+        if "body" in recorded:
+            session.assert_matches(response.json(), recorded["body"])
+        else:
+            assert response.text == recorded["body_text"]
+
+
+# --- runtime errors -------------------------------------------------------------------------------
+
+
+async def test_23_24_25_runtime_errors(session: Session) -> None:
+    upload = await session.upload("broken.png", BROKEN_PNG, overwrite="true")
+    assert upload.json() == trace("23")["upload_response"]["body"]
+    for name in ("23", "24", "25"):
+        recorded = trace(name)
+        result = await session.run(recorded["request"]["body"])
+        frames, expected = norm(result["frames"], session.dirs), norm(recorded_frames(recorded["ws_messages"]))
+        for frame in (*frames, *expected):  # set() order in the real server
+            if frame.get("type") == "execution_error":
+                frame["data"]["executed"].sort()
+                frame["data"]["current_outputs"].sort()
+        assert frames == expected
+        history = norm(result["history"], session.dirs)
+        expected_history = norm(recorded["history_at_completion"]["body"])
+        for entry in (*history.values(), *expected_history.values()):
+            entry["status"]["messages"][-1][1]["executed"].sort()
+            entry["status"]["messages"][-1][1]["current_outputs"].sort()
+            entry["prompt"][4].sort()
+        assert history == expected_history
+
+
+# --- interrupts -----------------------------------------------------------------------------------
+
+
+async def _slow_run(session: Session, recorded: dict, trigger: Any, action: Any) -> list[Any]:
+    client_id = str(uuid.uuid4())
+    sock = await session.socket(client_id)
+    body = {**recorded["request"]["body"], "client_id": client_id}
+    prompt_id = (await session.http.post("/prompt", json=body)).json()["prompt_id"]
+    await sock.until(trigger)
+    await action(prompt_id)
+    await sock.until(is_done(prompt_id))
+    return sock.frames
+
+
+def progress_at(value: int) -> Any:
+    return lambda f: f.get("type") == "progress" and f["data"]["value"] == value
+
+
+async def test_26_interrupt_during_progress(session: Session) -> None:
+    session.fake.configure(delay_ms=1000, progress_steps=0)
+    recorded = trace("26")
+    frames = await _slow_run(session, recorded, progress_at(5), lambda _: session.http.post("/interrupt"))
+    assert collapse_progress(norm(frames)) == collapse_progress(norm(recorded_frames(recorded["ws_messages"])))
+    history = (await session.http.get(f"/history/{frames[3]['data']['prompt_id']}")).json()
+    session.assert_matches(history, recorded["history_at_completion"]["body"])
+
+
+async def test_27_interrupt_between_nodes_waits_for_the_next_node(session: Session) -> None:
+    session.fake.configure(delay_ms=500, progress_steps=0)
+    recorded = trace("27")
+    started = lambda f: f.get("type") == "executing" and f["data"].get("node") == "2"  # noqa: E731
+    frames = await _slow_run(session, recorded, started, lambda _: session.http.post("/interrupt", json={}))
+    session.assert_matches(frames, recorded_frames(recorded["ws_messages"]))
+
+
+async def test_28_targeted_interrupt(session: Session) -> None:
+    session.fake.configure(delay_ms=1000, progress_steps=0)
+    recorded = trace("28")
+
+    async def interrupt_other_then_this(prompt_id: str) -> None:
+        other = await session.http.post("/interrupt", json={"prompt_id": str(uuid.uuid4())})
+        assert other.status_code == 200 and other.content == b""
+        await asyncio.sleep(0.02)
+        await session.http.post("/interrupt", json={"prompt_id": prompt_id})
+
+    frames = await _slow_run(session, recorded, progress_at(5), interrupt_other_then_this)
+    assert collapse_progress(norm(frames)) == collapse_progress(norm(recorded_frames(recorded["ws_messages"])))
+    assert max(f["data"]["value"] for f in frames if f.get("type") == "progress") > 5  # the first was a no-op
+
+
+async def test_29_interrupt_while_idle_is_forgotten(session: Session) -> None:
+    recorded = trace("29")
+    for call in recorded["interrupt_while_idle"]:
+        response = await session.http.post("/interrupt", json=call.get("request_body"))
+        assert (response.status_code, response.content) == (call["status"], b"")
+    await session.assert_scenario(recorded)
+
+
+# --- queue ----------------------------------------------------------------------------------------
+
+
+def _by_prompt(frames: list[Any], prompt_id: str) -> list[Any]:
+    return [f for f in frames if isinstance(f.get("data"), dict) and f["data"].get("prompt_id") == prompt_id]
+
+
+async def test_30_queue_delete_pending(session: Session) -> None:
+    session.fake.configure(delay_ms=200, progress_steps=0)
+    recorded = trace("30")
+    client_id = str(uuid.uuid4())
+    sock = await session.socket(client_id)
+    ids = {}
+    for name in "ABC":
+        body = {**recorded["post_responses"][name]["request_body"], "client_id": client_id}
+        ids[name] = (await session.http.post("/prompt", json=body)).json()["prompt_id"]
+        if name == "A":
+            await sock.until(lambda f: f.get("type") == "execution_start")
+    queue = (await session.http.get("/queue")).json()
+    session.assert_matches(queue, recorded["queue_while_A_running"]["body"])
+    session.assert_matches((await session.http.get("/prompt")).json(), recorded["get_prompt_while_running"]["body"])
+    for key, prompt_id in (("delete_B", ids["B"]), ("delete_unknown_id", "no-such-id"), ("delete_running_A", ids["A"])):
+        response = await session.http.post("/queue", json={"delete": [prompt_id]})
+        assert (response.status_code, response.content) == (recorded[key]["status"], b"")
+    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_after_delete"]["body"])
+    await sock.until(is_done(ids["C"]))
+    assert (await session.http.get("/queue")).json() == recorded["queue_at_end"]["body"]
+    recorded_frames_ = recorded_frames(recorded["ws_messages"])
+    statuses = [f["data"]["status"] for f in sock.frames if f.get("type") == "status"]
+    assert statuses == [f["data"]["status"] for f in recorded_frames_ if f.get("type") == "status"]
+    recorded_ids = recorded["prompt_ids"]
+    for name in "ABC":
+        got = collapse_progress(norm(_by_prompt(sock.frames, ids[name])))
+        assert got == collapse_progress(norm(_by_prompt(recorded_frames_, recorded_ids[name]))), name
+        history = (await session.http.get(f"/history/{ids[name]}")).json()
+        session.assert_matches(history, recorded["history"][name]["body"])
+
+
+async def test_31_queue_clear_and_front(session: Session) -> None:
+    session.fake.configure(delay_ms=150, progress_steps=0)
+    recorded = trace("31")
+    client_id = str(uuid.uuid4())
+    sock = await session.socket(client_id)
+    ids = {}
+
+    async def post(name: str) -> None:
+        body = {**recorded["post_responses"][name]["request_body"], "client_id": client_id}
+        response = await session.http.post("/prompt", json=body)
+        session.assert_matches(response.json(), recorded["post_responses"][name]["body"])
+        assert response.json()["number"] < 0 if name == "F" else response.json()["number"] >= 0
+        ids[name] = response.json()["prompt_id"]
+
+    await post("A")
+    await sock.until(lambda f: f.get("type") == "execution_start")
+    await post("B")
+    await post("C")
+    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_before_clear"]["body"])
+    assert (await session.http.post("/queue", json={"clear": True})).status_code == recorded["clear"]["status"]
+    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_after_clear"]["body"])
+    for name in "DEF":
+        await post(name)
+    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_after_DEF"]["body"])
+    await sock.until(is_done(ids["E"]))
+    starts = [f["data"]["prompt_id"] for f in sock.frames if f.get("type") == "execution_start"]
+    assert starts == [ids[name] for name in recorded["execution_start_order"]]
+    statuses = [f["data"]["status"] for f in sock.frames if f.get("type") == "status"]
+    assert statuses == [f["data"]["status"] for f in recorded_frames(recorded["ws_messages"])
+                        if f.get("type") == "status"]

@@ -22,7 +22,7 @@ class UnidentifiedImageError(OSError):
 UnidentifiedImageError.__module__ = "PIL"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Frame:
     width: int
     height: int
@@ -33,7 +33,7 @@ class Frame:
     def solid(cls, width: int, height: int, pixel: bytes) -> Frame:
         return cls(width, height, pixel * (width * height), len(pixel))
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:  # what a tensor's str() says in execution_error.current_inputs, not pixels
         return f"tensor(shape=[1, {self.height}, {self.width}, {self.channels}])"
 
     def inverted(self) -> Frame:

@@ -41,28 +41,28 @@ class NodeContext:
     send_text: Callable[[str, str], None]  # (node_id, text): binary TEXT frame, broadcast
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Latent:
     shape: tuple[int, int, int, int]
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return f"{{'samples': tensor(shape={list(self.shape)})}}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Video:
     frames: list[Frame] = field(hash=False)
     fps: float
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return f"VideoFromComponents({len(self.frames)} frames @ {self.fps} fps)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class UpscaleModel:
     name: str
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return f"ImageModelDescriptor({self.name})"
 
 

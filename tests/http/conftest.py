@@ -35,7 +35,8 @@ def make_client(db_path: str) -> Iterator[Callable[..., TestClient[Litestar]]]:
     clients: list[TestClient[Litestar]] = []
 
     def make(**overrides: Any) -> TestClient[Litestar]:
-        values: dict[str, Any] = {"sqlite_db_path": db_path, "max_images": 3, "max_request_mb": 1.0, **overrides}
+        values: dict[str, Any] = {"sqlite_db_path": db_path, "max_images": 3, "max_request_mb": 1.0}
+        values.update(overrides)
         client = TestClient(create_app(Settings(**values)))
         clients.append(client.__enter__())
         return client

@@ -48,15 +48,15 @@ def test_run_defaults_timeout_and_attempts_from_settings(make_client: Any, store
     {"input": {"workflow": WORKFLOW, "images": [{"name": "g.gif", "image": b64(GIF)}]}},
     {"input": json.dumps({"workflow": WORKFLOW})},
 ])
-def test_run_accepts_the_runpod_wrapper(client: TestClient[Litestar], store: Store, body: dict[str, Any]) -> None:
+def test_run_accepts_the_runpod_wrapper(client: TestClient[Litestar], store: Store,
+                                        body: dict[str, Any]) -> None:
     response = client.post("/run", json=body)
     assert response.status_code == 200, response.text
     assert store.get_job(response.json()["job_id"]).workflow == WORKFLOW
 
 
-def _rejected(client: TestClient[Litestar], store: Store, content: bytes | str, *words: str) -> dict[str, Any]:
-    data = content.encode() if isinstance(content, str) else content
-    response = client.post("/run", content=data, headers={"content-type": "application/json"})
+def _rejected(client: TestClient[Litestar], store: Store, content: str, *words: str) -> dict[str, Any]:
+    response = client.post("/run", content=content.encode(), headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
     body = response.json()
     assert isinstance(body["detail"], str)
@@ -92,7 +92,7 @@ def test_run_rejects_bad_bodies_naming_the_field(client: TestClient[Litestar], s
     _rejected(client, store, json.dumps(body), *words)
 
 
-@pytest.mark.parametrize("content", ["{", "[]", "null", "", "5", '{"workflow": {"1": {"class_type": "X", "inputs"'])
+@pytest.mark.parametrize("content", ["{", "[]", "null", "", "5", '{"workflow": {"1": {"inputs"'])
 def test_run_rejects_malformed_json(client: TestClient[Litestar], store: Store, content: str) -> None:
     _rejected(client, store, content)
 
@@ -109,7 +109,7 @@ def test_run_rejects_images_that_are_not_images(client: TestClient[Litestar], st
     assert _rejected(client, store, json.dumps(body), *words)["image"] == "in.png"
 
 
-@pytest.mark.parametrize("name", ["", "../etc/passwd", "a/b.png", "a\\b.png", "..", "x..png", " a.png", "a\x00.png"])
+@pytest.mark.parametrize("name", ["", "../x", "a/b.png", "a\\b.png", "..", "x..png", " a.png", "a\x00.png"])
 def test_run_rejects_unsafe_image_names(client: TestClient[Litestar], store: Store, name: str) -> None:
     body = {"workflow": WORKFLOW, "images": [{"name": name, "image": b64()}]}
     _rejected(client, store, json.dumps(body), "image name")

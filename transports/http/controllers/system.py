@@ -21,7 +21,7 @@ RecentLimit = Annotated[int, QueryParameter(ge=1, le=1000, description="how many
 class SystemController(Controller):
     tags = ["monitoring"]
 
-    @get("/health", sync_to_thread=False, opt={"public": True}, security=[],
+    @get("/health", sync_to_thread=False, opt={"public": True}, security=[{}],
          responses={503: errors(503)[503]})
     def health(self, service: Service) -> Response[HealthBody]:
         """Job counts and the components' states; 503 when the store is unreadable or a component is down."""

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(db_path: str, url: str, **env: str) -> subprocess.Popen[bytes]:
-    environ = {**os.environ, "SQLITE_DB_PATH": db_path, "POLL_INTERVAL_S": "0.02", "HEARTBEAT_INTERVAL_S": "0.2",
-               "COMFY_LOG_LEVEL": "INFO", "WORKER_ID": "cli-worker", **env}
+    environ = {**os.environ, "SQLITE_DB_PATH": db_path, "POLL_INTERVAL_S": "0.02",
+               "HEARTBEAT_INTERVAL_S": "0.2", "COMFY_LOG_LEVEL": "INFO", "WORKER_ID": "cli-worker", **env}
     return subprocess.Popen([sys.executable, "-m", "supervisor.cli", "executor", "--comfyui-url", url,
                              "--instance", "0"], cwd=ROOT, env=environ, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -48,14 +48,15 @@ def test_executor_process_runs_a_job_and_exits_0_on_sigterm(store: Store, db_pat
         proc.kill()
     assert proc.returncode == 0, err.decode()
     lines = [json.loads(line) for line in out.decode().splitlines()]  # every line is one JSON object
-    events = [line["event"] for line in lines]
-    assert {"comfyui_ready", "job_claimed", "prompt_queued", "job_completed", "executor_stopped"} <= set(events)
+    events = {line["event"] for line in lines}
+    assert {"comfyui_ready", "job_claimed", "prompt_queued", "job_completed", "executor_stopped"} <= events
     completed = next(line for line in lines if line["event"] == "job_completed")
     assert completed["job_id"] == job.id and completed["process"] == "executor" and completed["instance"] == 0
     assert store.get_job(job.id).worker_id == "cli-worker"
 
 
-def test_sigterm_mid_job_releases_it_and_exits_0(store: Store, db_path: str, fake_comfyui: FakeComfyUI) -> None:
+def test_sigterm_mid_job_releases_it_and_exits_0(store: Store, db_path: str,
+                                                 fake_comfyui: FakeComfyUI) -> None:
     fake_comfyui.configure(delay_ms=20_000, progress_steps=100)
     job = store.create_job(save_workflow("long"))
     proc = _start(db_path, fake_comfyui.url, SHUTDOWN_GRACE_S="0.2")

@@ -126,9 +126,10 @@ class Daemon:
     def _report(self, proc: ManagedProcess, old: ProcessState, new: ProcessState) -> None:
         self.store.set_component(proc.name, str(new), pid=proc.pid, restarts=proc.restarts,
                                  detail=f"last exit: {proc.last_exit}" if proc.last_exit else None)
-        fields = {"child": proc.name, "state": str(new), "previous": str(old), "restarts": proc.restarts}
+        fields = {"child": proc.name, "child_pid": proc.pid, "state": str(new), "previous": str(old),
+                  "restarts": proc.restarts}
         if new is S.STARTING:
-            self.log.info("child_started", pid=proc.pid, argv=proc.spec.argv, **fields)
+            self.log.info("child_started", argv=proc.spec.argv, **fields)
         elif new is S.RUNNING and proc.spec.kind == "comfyui":
             self.log.info("comfyui_ready", instance=proc.spec.instance, **fields)
         elif new is S.FATAL:

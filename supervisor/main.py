@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import logging
 import os
 import sys
 import time
@@ -75,6 +76,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     from supervisor.cli import COMMANDS
 
     configure("supervisor", settings.comfy_log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness probe
     log = get_logger()
     why = problem(settings, dict(COMMANDS))
     if why:

@@ -160,12 +160,6 @@ class Store:
         counts["total"] = sum(counts.values())
         return counts
 
-    def queue_position(self, job_id: str) -> int | None:
-        """1 for the job claimed next; None when the job is not pending."""
-        rows = self._rows("queue_position", id=job_id)
-        position = rows[0][0] if rows else 0
-        return position if self._rows("get_status", id=job_id) == [("pending",)] else None
-
     # --- the executor's side ----------------------------------------------------------------------------------
 
     def claim(self, worker_id: str) -> Job | None:

@@ -132,12 +132,6 @@ DELETE FROM jobs WHERE id = :id AND status IN ('completed', 'failed', 'cancelled
 -- name: counts
 SELECT status, n FROM job_counts;
 
--- name: queue_position
-SELECT count(*) + 1 FROM jobs AS me, jobs AS other INDEXED BY jobs_pending
-WHERE me.id = :id AND me.status = 'pending' AND other.status = 'pending'
-  AND (other.priority > me.priority
-       OR (other.priority = me.priority AND (other.created_at, other.rowid) < (me.created_at, me.rowid)));
-
 -- name: upsert_component
 INSERT INTO components (name, pid, state, restarts, detail, updated_at)
 VALUES (:name, :pid, :state, :restarts, :detail, :now)

@@ -66,10 +66,12 @@ def test_claim_marks_running_with_worker_attempt_and_heartbeat(cstore: Store) ->
 def test_queue_position_counts_jobs_claimed_before(cstore: Store) -> None:
     a, b = cstore.create_job(WORKFLOW), cstore.create_job(WORKFLOW)
     c = cstore.create_job(WORKFLOW, priority=1)
-    assert [cstore.queue_position(j.id) for j in (c, a, b)] == [1, 2, 3]
+    d = cstore.create_job(WORKFLOW, priority=-1)
+    assert cstore.pending_position(d.id) == 4
+    assert [cstore.pending_position(j.id) for j in (c, a, b)] == [1, 2, 3]
     cstore.claim("w")
-    assert cstore.queue_position(c.id) is None
-    assert cstore.queue_position(b.id) == 2
+    assert cstore.pending_position(c.id) is None
+    assert cstore.pending_position(b.id) == 2
 
 
 def test_complete_stores_result_and_output_bytes(cstore: Store) -> None:

@@ -1,8 +1,14 @@
-"""``comfyui-worker http``: the HTTP transport on API_HOST:API_PORT (uvloop, httptools, own access log)."""
+"""``comfyui-worker http``: the HTTP transport on API_HOST:API_PORT (uvloop, httptools, own access log).
+
+uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler that was installed before it;
+ours only records it, so a requested stop ends with status 0 and a last ``http_stopped`` line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -14,11 +20,19 @@ from transports.http.app import create_app
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
     configure("http", settings.comfy_log_level)
-    get_logger().info("http_starting", host=settings.api_host, port=settings.api_port,
-                      database_path=settings.sqlite_db_path)
+    log = get_logger()
+    received: list[int] = []
+
+    def record(signum: int, _: FrameType | None) -> None:
+        received.append(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, record)
+    log.info("http_starting", host=settings.api_host, port=settings.api_port,
+             database_path=settings.sqlite_db_path)
     app = AccessLog(create_app(settings))
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, loop="uvloop", http="httptools",
                 lifespan="on", access_log=False, log_config=None, server_header=False,
                 timeout_graceful_shutdown=10)
-    get_logger().info("http_stopped")
+    log.info("http_stopped", signal=signal.Signals(received[0]).name if received else None)
     return 0

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from store import JobStatus
 from transports.bodies import JobsPage, StatusBody, SubmitBody
@@ -22,6 +22,7 @@ Wait = Annotated[float, QueryParameter(ge=0, le=300, description="seconds to wai
 Outputs = Annotated[OutputsMode, QueryParameter(description="base64: output bytes inline; none: skip them "
                                                        "(fetch /jobs/{job_id}/outputs/{index})")]
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="jobs per page")]
+Index = Annotated[int, PathParameter(ge=0, le=1_000_000, description="output_index of a result entry")]
 
 
 def _disposition(filename: str) -> str:
@@ -61,7 +62,7 @@ class JobsController(Controller):
 
     @get("/jobs/{job_id:str}/outputs/{index:int}", sync_to_thread=False,
          media_type="application/octet-stream", responses=errors(401, 403, 404))
-    def output(self, job_id: FromPath[str], index: FromPath[int], service: Service) -> Response[bytes]:
+    def output(self, job_id: FromPath[str], index: Index, service: Service) -> Response[bytes]:
         """The raw bytes of one stored output (``output_index`` in the result), with its content type."""
         out = service.output(job_id, index)
         return Response(out.data, media_type=out.content_type,

@@ -1,0 +1,53 @@
+"""What the handler returns: worker-comfyui's output shape, or its error shape.
+
+Success: ``{"images": [{"filename", "type": "base64" | "s3_url", "data", ...}], ..., "job_id"}`` — the store's
+result (docs/internals.md) with the bytes inlined. Failure: ``{"error": "<message>", "details": {...}}``; the SDK
+moves ``error`` out of the output, which is what makes the RunPod job FAILED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from store import Job
+from transports.errors import InvalidRequest
+from transports.render import render_result
+
+
+def success(job: Job, outputs: Mapping[int, bytes] | None) -> dict[str, Any]:
+    """The job's result with ``data`` = base64 of each stored output, plus our ``job_id``."""
+    result = render_result(job.result, outputs) or {"images": []}
+    return {**result, "job_id": job.id}
+
+
+def failure(message: str, details: dict[str, Any], job_id: str | None = None) -> dict[str, Any]:
+    output: dict[str, Any] = {"error": message, "details": details}
+    if job_id:
+        output["job_id"] = job_id
+    return output
+
+
+def _node_error_text(node: Mapping[str, Any]) -> str:
+    reasons = "; ".join(
+        ": ".join(str(part) for part in (e.get("message"), e.get("details")) if part)
+        for e in node.get("errors") or [] if isinstance(e, Mapping))
+    return f"node {node.get('node_id')} ({node.get('class_type')}): {reasons or 'invalid'}"
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """One line for RunPod's ``error`` (its local API shows nothing else): the message, and each bad node."""
+    message = str(error.get("message") or f"job failed ({error.get('type', 'unknown')})")
+    nodes = [_node_error_text(n) for n in error.get("node_errors") or [] if isinstance(n, Mapping)]
+    return f"{message}: {' | '.join(nodes)}" if nodes else message
+
+
+def job_failure(job: Job) -> dict[str, Any]:
+    """A failed or cancelled job: its structured error (docs/internals.md) as ``details``."""
+    error = job.error or {"type": str(job.status), "message": f"job ended {job.status}"}
+    return failure(error_message(error), dict(error), job.id)
+
+
+def invalid_input(exc: InvalidRequest) -> dict[str, Any]:
+    """A request the transport refused before any job was written."""
+    return failure(f"invalid input: {exc.detail}", {"type": "invalid_input", "message": exc.detail, **exc.extra})

@@ -31,24 +31,16 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.supervisor.harness import RunningDaemon, workflow  # noqa: E402
+from tests.supervisor.harness import RunningDaemon, heavy_workflow, workflow  # noqa: E402
 
 REAL = bool(os.environ.get("COMFYUI_PATH"))
 
 
-def slow_workflow(color: int, slow_ms: int) -> dict[str, Any]:
+def slow_workflow(color: int) -> dict[str, Any]:
     """About a second on a real ComfyUI on CPU (tune with BENCH_SLOW_SIZE); the fake uses its delay knob."""
     if not REAL:
         return workflow(color)
-    size = int(os.environ.get("BENCH_SLOW_SIZE", "1536"))
-    return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1,
-                                                      "color": color}},
-        "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 15, "sigma": 3.0}},
-        "3": {"class_type": "ImageScale", "inputs": {"image": ["2", 0], "upscale_method": "nearest-exact",
-                                                      "width": 64, "height": 64, "crop": "disabled"}},
-        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "bench"}},
-    }
+    return heavy_workflow(color, int(os.environ.get("BENCH_SLOW_SIZE", "1536")))
 
 
 # --- through the daemon ------------------------------------------------------------------------------------
@@ -74,8 +66,11 @@ async def through_daemon(api: str, prompts: list[dict[str, Any]]) -> float:
 
 # --- straight to ComfyUI -----------------------------------------------------------------------------------
 
-async def direct(comfy: str, prompts: list[dict[str, Any]]) -> float:
-    """POST every prompt to ComfyUI, follow its websocket, fetch /history and /view of each as it ends."""
+async def direct(comfy: str, prompts: list[dict[str, Any]], output_dir: Path) -> float:
+    """POST every prompt to ComfyUI, follow its websocket, fetch /history and /view of each as it ends.
+
+    Like the executor, it deletes each output file once fetched: SaveImage lists its folder on every save.
+    """
     client_id = uuid.uuid4().hex
     ws_url = comfy.replace("http://", "ws://") + f"/ws?clientId={client_id}"
     async with httpx.AsyncClient(base_url=comfy, timeout=120) as client, \
@@ -96,25 +91,31 @@ async def direct(comfy: str, prompts: list[dict[str, Any]]) -> float:
                                                             and data.get("node") is None)
             if done and data.get("prompt_id") in pending:
                 pending.discard(data["prompt_id"])
-                fetches.append(asyncio.create_task(fetch(client, data["prompt_id"])))
+                fetches.append(asyncio.create_task(fetch(client, data["prompt_id"], output_dir)))
             elif event["type"] == "execution_error":
                 raise RuntimeError(f"prompt failed: {data}")
         await asyncio.gather(*fetches)
         return time.perf_counter() - started
 
 
-async def fetch(client: httpx.AsyncClient, prompt_id: str) -> None:
+async def fetch(client: httpx.AsyncClient, prompt_id: str, output_dir: Path) -> None:
     history = (await client.get(f"/history/{prompt_id}")).raise_for_status().json()[prompt_id]
     for output in history["outputs"].values():
         for image in output.get("images", []):
             params = {k: image[k] for k in ("filename", "subfolder", "type")}
             (await client.get("/view", params=params)).raise_for_status()
+            if image["type"] == "output":
+                (output_dir / image["subfolder"] / image["filename"]).unlink(missing_ok=True)
 
 
 # --- the run -----------------------------------------------------------------------------------------------
 
+def output_dir(daemon: RunningDaemon) -> Path:
+    return daemon.tmp / "data" / "comfyui-0" / "output"
+
+
 def clear_outputs(daemon: RunningDaemon) -> None:
-    folder = daemon.tmp / "data" / "comfyui-0" / "output"
+    folder = output_dir(daemon)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -128,7 +129,7 @@ def compare(daemon: RunningDaemon, comfy: str, label: str, make: Any, n: int, ba
     asyncio.run(through_daemon(daemon.url, [make(base + 100_000 + i) for i in range(3)]))  # warm-up
     via_daemon = asyncio.run(through_daemon(daemon.url, [make(base + i) for i in range(n)]))
     clear_outputs(daemon)
-    limit = asyncio.run(direct(comfy, [make(base + 200_000 + i) for i in range(n)]))
+    limit = asyncio.run(direct(comfy, [make(base + 200_000 + i) for i in range(n)], output_dir(daemon)))
     clear_outputs(daemon)
     ratio = via_daemon / limit
     print(f"{label:>12}: {n} jobs  daemon {via_daemon:7.3f} s ({via_daemon / n * 1000:6.1f} ms/job)   "
@@ -159,7 +160,7 @@ def main() -> int:
             if args.slow_jobs:
                 set_fake_delay(comfy, args.slow_ms)
                 results.append(compare(daemon, comfy, f"~{args.slow_ms} ms",
-                                       lambda c: slow_workflow(c, args.slow_ms), args.slow_jobs, 500_000))
+                                       slow_workflow, args.slow_jobs, 500_000))
             print(json.dumps({"comfyui": "real" if REAL else "fake", "results": results}))
         finally:
             daemon.signal(signal.SIGTERM)

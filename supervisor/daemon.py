@@ -124,8 +124,11 @@ class Daemon:
                 self.begin_shutdown("child_fatal", EXIT_FATAL)
 
     def _report(self, proc: ManagedProcess, old: ProcessState, new: ProcessState) -> None:
-        self.store.set_component(proc.name, str(new), pid=proc.pid, restarts=proc.restarts,
-                                 detail=f"last exit: {proc.last_exit}" if proc.last_exit else None)
+        try:
+            self.store.set_component(proc.name, str(new), pid=proc.pid, restarts=proc.restarts,
+                                     detail=f"last exit: {proc.last_exit}" if proc.last_exit else None)
+        except Exception as exc:  # /health shows an older state for a while; supervising goes on
+            self.log.error("component_write_failed", child=proc.name, error=repr(exc))
         fields = {"child": proc.name, "child_pid": proc.pid, "state": str(new), "previous": str(old),
                   "restarts": proc.restarts}
         if new is S.STARTING:
@@ -144,7 +147,11 @@ class Daemon:
             self.log.debug("child_state", **fields)
 
     def _recover(self, inst: Instance, reason: str) -> None:
-        recovered = self.store.recover_worker(inst.worker_id)
+        try:
+            recovered = self.store.recover_worker(inst.worker_id)
+        except Exception as exc:  # the stale-heartbeat recovery will requeue them
+            self.log.error("recovery_failed", worker_id=inst.worker_id, error=repr(exc))
+            return
         if recovered:
             self.log.warning("jobs_recovered", reason=reason, worker_id=inst.worker_id,
                              jobs=[r.id for r in recovered], statuses=[str(r.status) for r in recovered])

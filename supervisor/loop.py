@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from supervisor.comfyui import probe
-from supervisor.daemon import Daemon, Instance
+from supervisor.daemon import EXIT_FATAL, Daemon, Instance
 from supervisor.logrelay import LogRelay
 from supervisor.maintenance import Maintenance
 from supervisor.states import ProcessState
@@ -76,26 +76,35 @@ class Loop:
             self.probing.pop(inst.comfyui.name, None)
             self.wake.set()
 
+    async def _supervise(self, client: httpx.AsyncClient) -> None:
+        self.daemon.start()
+        while not self.daemon.done:
+            self._act_on_signals()
+            self.daemon.step()
+            if self.daemon.done:
+                break
+            self._schedule_probes(client)
+            if self.maintenance and self.daemon.accepting():
+                self.maintenance.poll()
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.tick_s)
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             loop.add_signal_handler(sig, self._record_signal, sig)
         try:
             async with httpx.AsyncClient() as client:
-                self.daemon.start()
-                while not self.daemon.done:
-                    self._act_on_signals()
-                    self.daemon.step()
-                    if self.daemon.done:
-                        break
-                    self._schedule_probes(client)
-                    if self.maintenance and self.daemon.accepting():
-                        self.maintenance.poll()
-                    self.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.tick_s)
+                await self._supervise(client)
                 for task in list(self.probing.values()):
                     task.cancel()
+        except Exception:  # a bug of ours: take every child down with us rather than leave it unsupervised
+            self.log.exception("supervisor_failed")
+            for proc in self.daemon.processes:
+                if proc.handle is not None:
+                    proc.handle.signal_group(signal.SIGKILL)
+            return EXIT_FATAL
         finally:
             self.relay.drain()
             if self.maintenance:

@@ -69,6 +69,18 @@ def workflow(color: int, size: int = 64) -> dict[str, Any]:
     }
 
 
+def heavy_workflow(color: int, size: int = 1536) -> dict[str, Any]:
+    """Model-free but slow on a real ComfyUI on CPU (about a second at 1536): a large blurred image."""
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1,
+                                                      "color": color}},
+        "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 15, "sigma": 3.0}},
+        "3": {"class_type": "ImageScale", "inputs": {"image": ["2", 0], "upscale_method": "nearest-exact",
+                                                      "width": 64, "height": 64, "crop": "disabled"}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "bench"}},
+    }
+
+
 def alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:
@@ -189,12 +201,12 @@ class RunningDaemon:
         finally:
             store.close()
 
-    def submit(self, color: int, retry_s: float = 20.0) -> str:
+    def submit(self, color: int, retry_s: float = 20.0, flow: dict[str, Any] | None = None) -> str:
         """POST /run; retried while the API is down (a job counts once it got its HTTP 200)."""
         deadline = time.monotonic() + retry_s
         while True:
             try:
-                response = self.client.post(f"{self.url}/run", json={"workflow": workflow(color)})
+                response = self.client.post(f"{self.url}/run", json={"workflow": flow or workflow(color)})
                 if response.status_code == 200:
                     return str(response.json()["job_id"])
             except httpx.HTTPError:

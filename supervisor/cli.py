@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "executor": ("executor.main", "run one executor: claim jobs and run them on one ComfyUI"),
     "run": ("supervisor.main", "the whole daemon: ComfyUI, executors and the transport, supervised"),
     "http": ("transports.http.main", "serve the HTTP API on API_HOST:API_PORT against SQLITE_DB_PATH"),
+    "runpod": ("transports.runpod.main", "be a RunPod serverless worker (SERVE_API_LOCALLY: its local API)"),
     "backup": ("store.backup_command", "copy SQLITE_DB_PATH to PATH, consistently, while the daemon runs"),
 }
 

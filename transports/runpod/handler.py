@@ -1,7 +1,8 @@
 """The RunPod handler: a RunPod job in, a store job written, followed to its end, worker-comfyui's output out.
 
-It never talks to ComfyUI or the executor: it writes the job, watches its row, and cancels it in the store when
-RunPod cancels the handler's task (``JobScaler.stop_job`` -> ``task.cancel()``); the executor then interrupts it.
+It never talks to ComfyUI or the executor: it writes the job, watches its row, and cancels it in the store
+when RunPod cancels the handler's task (``JobScaler.stop_job`` -> ``task.cancel()``); the executor then
+interrupts it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from transports.service import JobService
 class Handler:
     """``await handler(job)`` for ``runpod.serverless.start({"handler": handler})``; one per process."""
 
-    def __init__(self, service: JobService, limit: OutputLimit, log: Any, *, send_progress: ProgressSink | None,
-                 refresh_worker: bool = False, progress_interval_s: float = 0.5) -> None:
+    def __init__(self, service: JobService, limit: OutputLimit, log: Any, *,
+                 send_progress: ProgressSink | None, refresh_worker: bool = False,
+                 progress_interval_s: float = 0.5) -> None:
         self.service = service
         self.limit = limit
         self.log = log
@@ -56,7 +58,8 @@ class Handler:
             job = await self.service.wait(job_id, self.progress_interval_s)
             if job.status.terminal:
                 return job
-            position = self.service.store.pending_position(job_id) if job.status is JobStatus.PENDING else None
+            pending = job.status is JobStatus.PENDING
+            position = self.service.store.pending_position(job_id) if pending else None
             progress.update(job, position)
 
     async def _output(self, job: Job) -> dict[str, Any]:

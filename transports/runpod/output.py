@@ -1,8 +1,8 @@
 """What the handler returns: worker-comfyui's output shape, or its error shape.
 
-Success: ``{"images": [{"filename", "type": "base64" | "s3_url", "data", ...}], ..., "job_id"}`` — the store's
-result (docs/internals.md) with the bytes inlined. Failure: ``{"error": "<message>", "details": {...}}``; the SDK
-moves ``error`` out of the output, which is what makes the RunPod job FAILED.
+Success: ``{"images": [{"filename", "type": "base64" | "s3_url", "data", ...}], ..., "job_id"}``, the store's
+result (docs/internals.md) with the bytes inlined. Failure: ``{"error": "<message>", "details": {...}}``: the
+SDK moves ``error`` out of the output, which is what makes the RunPod job FAILED.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def _node_error_text(node: Mapping[str, Any]) -> str:
 def error_message(error: Mapping[str, Any]) -> str:
     """One line for RunPod's ``error`` (its local API shows nothing else): the message, and each bad node."""
     message = str(error.get("message") or f"job failed ({error.get('type', 'unknown')})")
+    if isinstance(error.get("details"), str) and error["details"]:
+        message += f" ({error['details']})"
     nodes = [_node_error_text(n) for n in error.get("node_errors") or [] if isinstance(n, Mapping)]
     return f"{message}: {' | '.join(nodes)}" if nodes else message
 
@@ -50,4 +52,5 @@ def job_failure(job: Job) -> dict[str, Any]:
 
 def invalid_input(exc: InvalidRequest) -> dict[str, Any]:
     """A request the transport refused before any job was written."""
-    return failure(f"invalid input: {exc.detail}", {"type": "invalid_input", "message": exc.detail, **exc.extra})
+    details = {"type": "invalid_input", "message": exc.detail, **exc.extra}
+    return failure(exc.detail, details)

@@ -32,7 +32,8 @@ def offload(uploader: S3Uploader, job: Job, stored: list[OutputFile]) -> dict[st
 
 
 def _uploaded(uploader: S3Uploader, job_id: str, entry: Any, files: dict[int, OutputFile]) -> Any:
-    out = files.get(entry.get("output_index")) if isinstance(entry, dict) and entry.get("type") == "base64" else None
+    stored = isinstance(entry, dict) and entry.get("type") == "base64"
+    out = files.get(entry.get("output_index")) if stored else None
     if out is None:
         return entry
     key, url = uploader.upload(job_id, out.filename, out.data, out.content_type)

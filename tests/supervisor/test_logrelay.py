@@ -1,0 +1,64 @@
+"""Every child's output line becomes exactly one JSON object on our stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+
+from supervisor.logrelay import LogRelay, render
+from supervisor.process import ProcessSpec
+
+COMFY = ProcessSpec(name="comfyui-1", kind="comfyui", instance=1, argv=[])
+HTTP = ProcessSpec(name="http", kind="http", argv=[])
+
+
+def test_a_json_object_line_passes_through_unchanged() -> None:
+    line = b'{"event":"job_claimed","job_id":"x","process":"executor"}'
+    assert render(line, HTTP, "stdout") == line
+
+
+def test_a_plain_comfyui_line_is_wrapped_with_its_instance() -> None:
+    event = json.loads(render(b"Prompt executed in 0.01 seconds", COMFY, "stdout"))
+    assert event["event"] == "comfyui_output" and event["process"] == "comfyui"
+    assert event["instance"] == 1 and event["level"] == "info"
+    assert event["line"] == "Prompt executed in 0.01 seconds" and event["timestamp"].endswith("Z")
+
+
+def test_stderr_lines_are_warnings() -> None:
+    assert json.loads(render(b"Traceback (most recent call last):", COMFY, "stderr"))["level"] == "warning"
+
+
+def test_other_children_are_wrapped_with_their_own_name() -> None:
+    event = json.loads(render(b"INFO: started", HTTP, "stderr"))
+    assert event["event"] == "http_output" and event["process"] == "http" and "instance" not in event
+
+
+def test_json_that_is_not_an_object_and_broken_json_are_wrapped() -> None:
+    for line in (b"[1, 2]", b'"text"', b"{not json", b"42"):
+        assert json.loads(render(line, COMFY, "stdout"))["line"] == line.decode()
+
+
+def test_invalid_utf8_is_replaced_not_fatal() -> None:
+    assert json.loads(render(b"caf\xe9", COMFY, "stdout"))["line"] == "caf\ufffd"
+
+
+async def test_lines_split_across_reads_and_a_last_line_without_newline_arrive_whole() -> None:
+    out = io.BytesIO()
+    relay = LogRelay(out)
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    relay.attach(COMFY, r, "stdout")
+    os.write(w, b"first li")
+    await asyncio.sleep(0.05)
+    os.write(w, b'ne\n{"event":"x"}\n\nlast')
+    os.close(w)
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if not relay.owners:
+            break
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line).get("line", json.loads(line)["event"]) for line in lines] == [
+        "first line", "x", "last"]
+    assert not relay.owners  # the pipe was closed at its end

@@ -13,10 +13,28 @@ to any application::
 ``AsyncClient`` has the same methods, as coroutines.
 """
 
-from transports.client.aio import AsyncClient
-from transports.client.errors import ApiError, ClientError, WaitTimeout
-from transports.client.model import TERMINAL, Output, Progress, Status
-from transports.client.sync import Client
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transports.client.aio import AsyncClient
+    from transports.client.errors import ApiError, ClientError, WaitTimeout
+    from transports.client.model import TERMINAL, Output, Progress, Status
+    from transports.client.sync import Client
+
+# imported on first use, so `comfyui-worker <any command>` does not pay for httpx
+_HOMES = {
+    "AsyncClient": "aio", "Client": "sync", "ApiError": "errors", "ClientError": "errors",
+    "WaitTimeout": "errors", "TERMINAL": "model", "Output": "model", "Progress": "model", "Status": "model",
+}
 
 __all__ = ["TERMINAL", "ApiError", "AsyncClient", "Client", "ClientError", "Output", "Progress", "Status",
            "WaitTimeout"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -9,6 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.fake_comfyui import FakeComfyUI
 
+_TLS = ssl.create_default_context()  # one for the module: building it costs ~30 ms per client
 TRACES = Path(__file__).parent / "fake_comfyui" / "data" / "traces"
 MAIN = Path(__file__).parent / "fake_comfyui" / "main.py"
 BROKEN_PNG = b"this is not a png file"  # 22 bytes, like trace 23's upload
@@ -69,6 +75,10 @@ def recorded_frames(messages: list[dict]) -> list[Any]:
 
 def types(frames: list[Any]) -> list[str]:
     return [f.get("type", "binary") for f in frames]
+
+
+def assert_same_ticks(got: list[Any], recorded: list[Any]) -> None:
+    assert collapse_progress(norm(got)) == collapse_progress(norm(recorded))
 
 
 def collapse_progress(frames: list[Any]) -> list[Any]:
@@ -145,11 +155,12 @@ class Session:
             prompt_id = response.json()["prompt_id"]
             await sock.until(is_done(prompt_id))
             result["history"] = (await self.http.get(f"/history/{prompt_id}")).json()
-        await sock.drain()
-        await observer.drain()
-        await sock.ws.close()
-        await observer.ws.close()
+        await asyncio.gather(sock.drain(), observer.drain())
+        await asyncio.gather(sock.ws.close(), observer.ws.close())
         return {**result, "frames": sock.frames, "observer": observer.frames}
+
+    async def get_json(self, path: str) -> Any:
+        return (await self.http.get(path)).json()
 
     async def upload(self, name: str, data: bytes, **fields: str) -> httpx.Response:
         return await self.http.post("/upload/image", files={"image": (name, data, "image/png")}, data=fields)
@@ -171,7 +182,8 @@ class Session:
 
 @pytest.fixture
 async def session(tmp_path: Path) -> AsyncIterator[Session]:
-    async with FakeComfyUI(tmp_path) as fake, httpx.AsyncClient(base_url=fake.url, timeout=10) as http:
+    fake = FakeComfyUI(tmp_path)
+    async with fake, httpx.AsyncClient(base_url=fake.url, timeout=10, verify=_TLS) as http:
         yield Session(fake, http)
 
 
@@ -269,6 +281,8 @@ async def assert_views(session: Session, history: dict, recorded_views: list[dic
         view = expected[norm(item["filename"])]
         response = await session.http.get("/view", params=item)
         assert response.status_code == view["status"]
+        if view["status"] != 200:
+            continue
         assert response.headers["content-type"] == view["content_type"]
         if view["content_type"] == "application/octet-stream":  # safetensors: u64 header size, then JSON
             assert response.content[8:9] == b"{"
@@ -284,10 +298,11 @@ async def test_validation_errors(session: Session, name: str) -> None:
     recorded = trace(name)
     result = await session.run(recorded["request"]["body"])
     assert result["response"].status_code == recorded["prompt_response"]["status"] == 400
-    assert result["response"].headers["content-type"] == recorded["prompt_response"]["headers"]["Content-Type"]
+    content_type = recorded["prompt_response"]["headers"]["Content-Type"]
+    assert result["response"].headers["content-type"] == content_type
     session.assert_matches(result["body"], recorded["prompt_response"]["body"])
     session.assert_matches(result["frames"], recorded_frames(recorded["ws_messages"]))  # no ws traffic
-    assert (await session.http.get("/queue")).json() == {"queue_running": [], "queue_pending": []}
+    assert await session.get_json("/queue") == {"queue_running": [], "queue_pending": []}
 
 
 async def test_22_bad_bodies(session: Session) -> None:
@@ -314,7 +329,8 @@ async def test_23_24_25_runtime_errors(session: Session) -> None:
     for name in ("23", "24", "25"):
         recorded = trace(name)
         result = await session.run(recorded["request"]["body"])
-        frames, expected = norm(result["frames"], session.dirs), norm(recorded_frames(recorded["ws_messages"]))
+        frames = norm(result["frames"], session.dirs)
+        expected = norm(recorded_frames(recorded["ws_messages"]))
         for frame in (*frames, *expected):  # set() order in the real server
             if frame.get("type") == "execution_error":
                 frame["data"]["executed"].sort()
@@ -351,7 +367,7 @@ async def test_26_interrupt_during_progress(session: Session) -> None:
     session.fake.configure(delay_ms=1000, progress_steps=0)
     recorded = trace("26")
     frames = await _slow_run(session, recorded, progress_at(5), lambda _: session.http.post("/interrupt"))
-    assert collapse_progress(norm(frames)) == collapse_progress(norm(recorded_frames(recorded["ws_messages"])))
+    assert_same_ticks(frames, recorded_frames(recorded["ws_messages"]))
     history = (await session.http.get(f"/history/{frames[3]['data']['prompt_id']}")).json()
     session.assert_matches(history, recorded["history_at_completion"]["body"])
 
@@ -375,7 +391,7 @@ async def test_28_targeted_interrupt(session: Session) -> None:
         await session.http.post("/interrupt", json={"prompt_id": prompt_id})
 
     frames = await _slow_run(session, recorded, progress_at(5), interrupt_other_then_this)
-    assert collapse_progress(norm(frames)) == collapse_progress(norm(recorded_frames(recorded["ws_messages"])))
+    assert_same_ticks(frames, recorded_frames(recorded["ws_messages"]))
     assert max(f["data"]["value"] for f in frames if f.get("type") == "progress") > 5  # the first was a no-op
 
 
@@ -405,15 +421,16 @@ async def test_30_queue_delete_pending(session: Session) -> None:
         ids[name] = (await session.http.post("/prompt", json=body)).json()["prompt_id"]
         if name == "A":
             await sock.until(lambda f: f.get("type") == "execution_start")
-    queue = (await session.http.get("/queue")).json()
+    queue = await session.get_json("/queue")
     session.assert_matches(queue, recorded["queue_while_A_running"]["body"])
-    session.assert_matches((await session.http.get("/prompt")).json(), recorded["get_prompt_while_running"]["body"])
-    for key, prompt_id in (("delete_B", ids["B"]), ("delete_unknown_id", "no-such-id"), ("delete_running_A", ids["A"])):
+    session.assert_matches(await session.get_json("/prompt"), recorded["get_prompt_while_running"]["body"])
+    deletes = {"delete_B": ids["B"], "delete_unknown_id": "no-such-id", "delete_running_A": ids["A"]}
+    for key, prompt_id in deletes.items():
         response = await session.http.post("/queue", json={"delete": [prompt_id]})
         assert (response.status_code, response.content) == (recorded[key]["status"], b"")
-    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_after_delete"]["body"])
+    session.assert_matches(await session.get_json("/queue"), recorded["queue_after_delete"]["body"])
     await sock.until(is_done(ids["C"]))
-    assert (await session.http.get("/queue")).json() == recorded["queue_at_end"]["body"]
+    assert await session.get_json("/queue") == recorded["queue_at_end"]["body"]
     recorded_frames_ = recorded_frames(recorded["ws_messages"])
     statuses = [f["data"]["status"] for f in sock.frames if f.get("type") == "status"]
     assert statuses == [f["data"]["status"] for f in recorded_frames_ if f.get("type") == "status"]
@@ -421,7 +438,7 @@ async def test_30_queue_delete_pending(session: Session) -> None:
     for name in "ABC":
         got = collapse_progress(norm(_by_prompt(sock.frames, ids[name])))
         assert got == collapse_progress(norm(_by_prompt(recorded_frames_, recorded_ids[name]))), name
-        history = (await session.http.get(f"/history/{ids[name]}")).json()
+        history = await session.get_json(f"/history/{ids[name]}")
         session.assert_matches(history, recorded["history"][name]["body"])
 
 
@@ -443,15 +460,282 @@ async def test_31_queue_clear_and_front(session: Session) -> None:
     await sock.until(lambda f: f.get("type") == "execution_start")
     await post("B")
     await post("C")
-    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_before_clear"]["body"])
-    assert (await session.http.post("/queue", json={"clear": True})).status_code == recorded["clear"]["status"]
-    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_after_clear"]["body"])
+    session.assert_matches(await session.get_json("/queue"), recorded["queue_before_clear"]["body"])
+    clear = await session.http.post("/queue", json={"clear": True})
+    assert clear.status_code == recorded["clear"]["status"]
+    session.assert_matches(await session.get_json("/queue"), recorded["queue_after_clear"]["body"])
     for name in "DEF":
         await post(name)
-    session.assert_matches((await session.http.get("/queue")).json(), recorded["queue_after_DEF"]["body"])
+    session.assert_matches(await session.get_json("/queue"), recorded["queue_after_DEF"]["body"])
     await sock.until(is_done(ids["E"]))
     starts = [f["data"]["prompt_id"] for f in sock.frames if f.get("type") == "execution_start"]
     assert starts == [ids[name] for name in recorded["execution_start_order"]]
     statuses = [f["data"]["status"] for f in sock.frames if f.get("type") == "status"]
     assert statuses == [f["data"]["status"] for f in recorded_frames(recorded["ws_messages"])
                         if f.get("type") == "status"]
+
+
+# --- sockets and clients --------------------------------------------------------------------------
+
+
+async def test_32_no_client_id_broadcasts_only_status_and_progress_state(session: Session) -> None:
+    recorded = trace("32")
+    sock = await session.socket(str(uuid.uuid4()))
+    prompt_id = (await session.http.post("/prompt", json=recorded["request"]["body"])).json()["prompt_id"]
+    await sock.until(lambda f: f.get("type") == "status" and f["data"]["status"] == {
+        "exec_info": {"queue_remaining": 0}})
+    session.assert_matches(sock.frames, recorded_frames(recorded["ws_messages"]))
+    history = await session.get_json(f"/history/{prompt_id}")
+    session.assert_matches(history, recorded["history_after_linger"]["body"])
+
+
+async def test_33_reconnect_mid_run_gets_status_and_current_node(session: Session) -> None:
+    session.fake.configure(delay_ms=600, progress_steps=0)
+    recorded = trace("33")
+    client_id = str(uuid.uuid4())
+    first = await session.socket(client_id)
+    body = {**recorded["post_response"]["request_body"], "client_id": client_id}
+    prompt_id = (await session.http.post("/prompt", json=body)).json()["prompt_id"]
+    await first.until(progress_at(10))
+    assert session.fake.drop_sockets() == 1
+    with pytest.raises(ConnectionClosed):
+        await first.until(lambda f: False)
+    second = Socket(await connect(f"{session.fake.ws_url}?clientId={client_id}"))
+    await second.until(is_done(prompt_id))
+    expected_second = recorded_frames(recorded["ws_messages_second_socket"])
+    assert norm(second.frames[:2]) == norm(expected_second[:2])
+    assert collapse_progress(norm(second.frames)) == collapse_progress(norm(expected_second))
+    assert collapse_progress(norm(first.frames)) == collapse_progress(
+        norm(recorded_frames(recorded["ws_messages_first_socket"])))
+    session.assert_matches(await session.get_json(f"/history/{prompt_id}"), recorded["history"]["body"])
+
+
+async def test_34_feature_flags(session: Session) -> None:
+    recorded = trace("34")
+    client_id = str(uuid.uuid4())
+    sock = await session.socket(client_id)
+    await sock.ws.send(json.dumps(recorded["ws_sent_by_client"][0]["data"]))
+    body = {**recorded["request"]["body"], "client_id": client_id}
+    prompt_id = (await session.http.post("/prompt", json=body)).json()["prompt_id"]
+    await sock.until(is_done(prompt_id))
+    session.assert_matches(sock.frames, recorded_frames(recorded["ws_messages"]))
+
+
+async def test_35_client_supplied_prompt_id_and_extra_data(session: Session) -> None:
+    recorded = trace("35")
+    result = await session.assert_scenario(recorded)
+    assert result["body"]["prompt_id"] == recorded["client_chosen_prompt_id"]
+    duplicate = recorded["duplicate_prompt_id_run"]
+    result = await session.assert_scenario(duplicate)
+    assert list(await session.get_json("/history")) == [recorded["client_chosen_prompt_id"]]
+
+
+async def test_36_history_written_between_success_and_final_status(session: Session) -> None:
+    recorded = trace("36")
+    await session.assert_scenario(recorded)
+    session.fake.configure(history_delay_ms=100)  # widen the race window the real server has
+    client_id = str(uuid.uuid4())
+    sock = await session.socket(client_id)
+    body = {**trace("01")["request"]["body"], "client_id": client_id}
+    prompt_id = (await session.http.post("/prompt", json=body)).json()["prompt_id"]
+    await sock.until(lambda f: f.get("type") == "execution_success")
+    assert await session.get_json(f"/history/{prompt_id}") == {}
+    await sock.until(is_done(prompt_id))
+    assert prompt_id in await session.get_json(f"/history/{prompt_id}")
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+async def test_38_uploads(session: Session) -> None:
+    recorded = trace("38")
+    for case in recorded["cases"]:
+        resp = case["resp"]
+        sent = resp.get("request_multipart")
+        if sent is None:
+            response = await session.http.post("/upload/image", files={"other": ("x", b"x")})
+        else:
+            data = bytes([sent["bytes"] % 256]) * sent["bytes"]  # same size <=> same bytes in the recording
+            response = await session.upload(sent["filename"], data, **sent["fields"])
+        assert response.status_code == resp["status"], case["case"]
+        if "body" in resp:
+            assert response.json() == resp["body"], case["case"]
+        else:
+            assert response.content == b""
+    input_dir = session.fake.input_dir
+    created = {str(p.relative_to(input_dir)) for p in input_dir.rglob("*") if p.is_file()}
+    assert created == set(recorded["input_dir_listing"]) - {"broken.png", "trace_input.png"}
+    assert (session.fake.temp_dir / "up_temp.png").is_file()
+    await session.upload("up_sub.png", _png(4, 4), overwrite="true", subfolder="jobs/abc")
+    await session.assert_scenario(recorded["loadimage_subfolder_run"])
+    await session.run(trace("01")["request"]["body"])
+    await session.assert_scenario(recorded["loadimage_annotated_run"])
+
+
+async def test_39_view_variants(session: Session) -> None:
+    await session.upload("trace_input.png", _png(8, 8), overwrite="true")
+    prompt = {  # the files trace 39 asks for: trace_basic_00001_.png, sub/dir/..., latents/...
+        **trace("01")["workflow"],
+        "3": {"class_type": "SaveImage",
+              "inputs": {"images": ["1", 0], "filename_prefix": "sub/dir/trace_multi_b"}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "5": {"class_type": "SaveLatent",
+              "inputs": {"samples": ["4", 0], "filename_prefix": "latents/trace_multi"}},
+    }
+    await session.run({"prompt": prompt, "client_id": "x"})
+    for name, recorded in trace("39")["cases"].items():
+        response = await session.http.get(recorded["path"])
+        assert response.status_code == recorded["status"], name
+        for header in ("Content-Type", "Content-Disposition"):
+            assert response.headers.get(header) == recorded["headers"].get(header), (name, header)
+        if recorded["status"] != 200:
+            assert response.content == b""
+        elif recorded["headers"]["Content-Type"] != "application/octet-stream":
+            assert response.content[:4].hex() == recorded["body_head_hex"][:8], name
+
+
+async def test_40_history_endpoints(session: Session) -> None:
+    recorded = trace("40")
+    ids = []
+    for color in (1, 2, 3):
+        body = {"prompt": {**trace("01")["workflow"], "1": {"class_type": "EmptyImage", "inputs": {
+            "width": 8, "height": 8, "batch_size": 1, "color": color}}}, "client_id": "x"}
+        ids.append((await session.run(body))["body"]["prompt_id"])
+    assert list(await session.get_json("/history?max_items=2")) == ids[1:]
+    assert list(await session.get_json("/history?max_items=1&offset=0")) == ids[:1]
+    unknown = await session.http.get(recorded["history_unknown_id"]["path"])
+    assert unknown.json() == recorded["history_unknown_id"]["body"]
+    delete = await session.http.post("/history", json={"delete": [ids[0]]})
+    assert (delete.status_code, delete.content) == (recorded["history_delete"]["status"], b"")
+    assert await session.get_json(f"/history/{ids[0]}") == recorded["history_after_delete"]["body"]
+
+
+async def test_41_misc_gets(session: Session) -> None:
+    for path, recorded in trace("41")["responses"].items():
+        method, _, url = path.rpartition(" ")
+        response = await session.http.request(method or "GET", url, json={} if method == "POST" else None)
+        assert response.status_code == recorded["status"], path
+        if path == "/system_stats":
+            assert _shape(response.json()) == _shape(recorded["body"])
+        elif path == "/object_info/LoadImage":
+            assert response.json()["LoadImage"]["input"]["required"]["image"][0] == []  # empty input dir
+        elif "body" in recorded:
+            assert response.json() == recorded["body"], path
+    object_info = await session.get_json("/object_info")
+    assert {"EmptyImage", "SaveImage", "LoadImage", "PreviewImage"} <= set(object_info)
+
+
+def _shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value[:1]]
+    return type(value).__name__
+
+
+# --- caching --------------------------------------------------------------------------------------
+
+
+async def test_42_reupload_invalidates_loadimage_cache(session: Session) -> None:
+    recorded = trace("42")
+    for upload, run in zip([*recorded["uploads"], None], recorded["runs"], strict=True):
+        if upload is not None:
+            sent = upload["request_multipart"]
+            content = _png(4, 4, color=sent["bytes"])
+            response = await session.upload(sent["filename"], content, **sent["fields"])
+            assert response.json() == upload["body"]
+        result = await session.assert_scenario(run)
+        executed = next(f for f in result["frames"] if f.get("type") == "executed")
+        expected = next(f for f in recorded_frames(run["ws_messages"]) if f.get("type") == "executed")
+        assert executed["data"]["output"] == expected["data"]["output"]  # exact names: 00001, 00002, 00002
+
+
+async def test_43_cached_output_file_deleted_then_free(session: Session) -> None:
+    recorded = trace("43")
+    await session.assert_scenario(recorded["first"])
+    (session.fake.output_dir / recorded["deleted_file"]).unlink()
+    result = await session.assert_scenario(recorded["cached_rerun"])
+    await assert_views(session, result["history"], recorded["cached_rerun"]["views"])
+    free = await session.http.post("/free", json={"free_memory": True})
+    assert (free.status_code, free.content) == (200, b"")
+    result = await session.assert_scenario(recorded["after_free"])
+    await assert_views(session, result["history"], recorded["after_free"]["views"])
+
+
+# --- knobs, crash and hang ------------------------------------------------------------------------
+
+
+async def test_delay_knob_spreads_time_and_progress_over_nodes(session: Session) -> None:
+    knobs = await session.http.post("/_fake/config", json={"delay_ms": 200, "progress_steps": 4})
+    assert knobs.json() == {"delay_ms": 200, "progress_steps": 4, "history_delay_ms": 0}
+    started = time.monotonic()
+    result = await session.run(trace("01")["request"]["body"])
+    assert time.monotonic() - started >= 0.2
+    ticks = [(f["data"]["node"], f["data"]["value"], f["data"]["max"]) for f in result["frames"]
+             if f.get("type") == "progress"]
+    assert ticks == [(node, value, 4) for node in "12" for value in range(1, 5)]
+    stats = await session.get_json("/_fake/stats")
+    assert (stats["received"], stats["executed"], stats["running"]) == (1, 1, [])
+    assert stats["executed_ids"] == [result["body"]["prompt_id"]]
+
+
+async def test_hang_stops_answering_until_it_ends(session: Session) -> None:
+    session.fake.hang(0.3)
+    started = time.monotonic()
+    assert (await session.http.get("/queue")).status_code == 200
+    assert time.monotonic() - started >= 0.25
+    await session.http.post("/_fake/hang", json={"seconds": None})
+    with pytest.raises(httpx.ReadTimeout):
+        await session.http.get("/system_stats", timeout=0.2)
+    await session.http.post("/_fake/unhang")
+    assert (await session.http.get("/system_stats")).status_code == 200
+
+
+async def test_in_process_crash_and_restart(session: Session) -> None:
+    sock = await session.socket("c")
+    await session.upload("kept.png", _png(2, 2))
+    session.fake.crash()
+    with pytest.raises(ConnectionClosed):
+        await sock.until(lambda f: False)
+    with pytest.raises(httpx.ConnectError):
+        await session.http.get("/queue")
+    session.fake.restart()
+    assert await session.get_json("/history") == {}
+    assert (session.fake.input_dir / "kept.png").is_file()
+
+
+def test_separate_process_has_comfyui_command_line_and_crashes_on_request(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, str(MAIN), "--listen", "127.0.0.1", "--port", str(port), "--cpu",
+               "--input-directory", str(tmp_path / "in"), "--output-directory", str(tmp_path / "out"),
+               "--temp-directory", str(tmp_path), "--disable-auto-launch", "--unknown-flag"]
+    process = subprocess.Popen(command, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env={"FAKE_COMFYUI_DELAY_MS": "50", "PATH": "/usr/bin:/bin"})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if httpx.get(url + "/system_stats").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the fake did not start"
+                time.sleep(0.05)
+        assert httpx.get(url + "/_fake/config").json()["delay_ms"] == 50
+        response = httpx.post(url + "/prompt", json=trace("01")["request"]["body"])
+        assert response.status_code == 200
+        assert (tmp_path / "temp").is_dir()  # ComfyUI appends /temp to --temp-directory
+        with pytest.raises(httpx.TransportError):
+            httpx.post(url + "/_fake/crash")
+        assert process.wait(timeout=5) == 1
+        output = process.stdout.read().decode() if process.stdout else ""
+        assert "To see the GUI go to: http://127.0.0.1:" in output and "got prompt" in output
+    finally:
+        process.kill()
+        process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

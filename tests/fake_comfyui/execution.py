@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from .catalog import NodeClass
 from .nodes import Dirs, NodeContext
-from .validation import _traceback, _type_name
+from .validation import format_traceback, type_name
 
 
 class InterruptProcessingException(Exception):
@@ -308,8 +308,8 @@ class PromptRun:
     def error_details(self, node_id: str, cls: NodeClass, inputs: dict | None, ex: Exception) -> dict:
         current = {name: [_format_value(v)] for name, v in {**(inputs or {}),
                                                              **self.hidden_data(node_id, cls)}.items()}
-        return {"node_id": node_id, "exception_message": f"{ex}\n", "exception_type": _type_name(type(ex)),
-                "traceback": _traceback(ex), "current_inputs": current if inputs is not None else {}}
+        return {"node_id": node_id, "exception_message": f"{ex}\n", "exception_type": type_name(type(ex)),
+                "traceback": format_traceback(ex), "current_inputs": current if inputs is not None else {}}
 
     def report_error(self, node_id: str, error: dict, ex: Exception) -> None:
         base = {"prompt_id": self.prompt_id, "node_id": node_id,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
-    sys.path.insert(0, str(HERE.parent))
+    sys.path.append(str(HERE.parent))  # appended: tests/http must not shadow the stdlib `http`
 
 from aiohttp import web  # noqa: E402
 from fake_comfyui.execution import Config  # noqa: E402

@@ -17,12 +17,12 @@ Result = tuple[bool, list[dict], str]
 TRACEBACK_PLACEHOLDER = "<traceback lines omitted>"
 
 
-def _type_name(exc_type: type) -> str:
+def type_name(exc_type: type) -> str:
     module = exc_type.__module__
     return exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
 
 
-def _traceback(ex: BaseException) -> list[str]:
+def format_traceback(ex: BaseException) -> list[str]:
     return traceback.format_tb(ex.__traceback__) or [TRACEBACK_PLACEHOLDER]
 
 
@@ -94,8 +94,8 @@ class Validator:
             reasons = [_error("exception_during_inner_validation", "Exception when validating inner node",
                               str(ex), {"input_name": name, "input_config": info,
                                         "exception_message": str(ex),
-                                        "exception_type": _type_name(type(ex)),
-                                        "traceback": _traceback(ex), "linked_node": value})]
+                                        "exception_type": type_name(type(ex)),
+                                        "traceback": format_traceback(ex), "linked_node": value})]
             self.validated[from_id] = (False, reasons, from_id)
             return False
 
@@ -197,7 +197,7 @@ def validate_prompt(classes: dict[str, NodeClass], dirs: Dirs, prompt: dict,
         except Exception as ex:
             valid = False
             reasons = [_error("exception_during_validation", "Exception when validating node", str(ex),
-                              {"exception_type": _type_name(type(ex)), "traceback": _traceback(ex)})]
+                              {"exception_type": type_name(type(ex)), "traceback": format_traceback(ex)})]
             validator.validated[output] = (False, reasons, output)
         if valid:
             good_outputs.append(output)

@@ -110,7 +110,7 @@ def _metadata(ctx: NodeContext) -> dict[str, str]:
     return meta
 
 
-def _write_files(ctx: NodeContext, prefix: str, base: Path, kind: str, ext: str,
+def _write_files(prefix: str, base: Path, kind: str, ext: str,
                  payloads: list[bytes], frame: Frame | None = None) -> list[dict]:
     folder, stem, counter, subfolder = save_path(prefix, base, frame.width if frame else 0,
                                                  frame.height if frame else 0)
@@ -228,13 +228,13 @@ def load_image_is_changed(dirs: Dirs, image: str) -> str:
 def save_image(ctx: NodeContext, images: list[Frame], filename_prefix: str = "ComfyUI") -> NodeResult:
     meta = _metadata(ctx)
     pngs = [fmt.encode_png(f.as_rgb(), meta, 4) for f in images]
-    results = _write_files(ctx, filename_prefix, ctx.dirs.output, "output", "png", pngs, images[0])
+    results = _write_files(filename_prefix, ctx.dirs.output, "output", "png", pngs, images[0])
     return (), {"images": results}
 
 
 def preview_image(ctx: NodeContext, images: list[Frame]) -> NodeResult:
     pngs = [fmt.encode_png(f.as_rgb(), _metadata(ctx), 1) for f in images]
-    return (), {"images": _write_files(ctx, _temp_prefix(), ctx.dirs.temp, "temp", "png", pngs, images[0])}
+    return (), {"images": _write_files(_temp_prefix(), ctx.dirs.temp, "temp", "png", pngs, images[0])}
 
 
 def mask_preview(ctx: NodeContext, mask: list[Frame]) -> NodeResult:
@@ -243,11 +243,11 @@ def mask_preview(ctx: NodeContext, mask: list[Frame]) -> NodeResult:
 
 def save_latent(ctx: NodeContext, samples: Latent, filename_prefix: str = "latents/ComfyUI") -> NodeResult:
     payload = fmt.encode_latent(samples.shape, _metadata(ctx))
-    return (), {"latents": _write_files(ctx, filename_prefix, ctx.dirs.output, "output", "latent", [payload])}
+    return (), {"latents": _write_files(filename_prefix, ctx.dirs.output, "output", "latent", [payload])}
 
 
 def _animated(ctx: NodeContext, prefix: str, ext: str, payload: bytes, frames: list[Frame]) -> NodeResult:
-    results = _write_files(ctx, prefix, ctx.dirs.output, "output", ext, [payload], frames[0])
+    results = _write_files(prefix, ctx.dirs.output, "output", ext, [payload], frames[0])
     return (), {"images": results, "animated": [len(frames) != 1]}
 
 
@@ -264,14 +264,14 @@ def save_animated_png(ctx: NodeContext, images: list[Frame], filename_prefix: st
 
 def save_webm(ctx: NodeContext, images: list[Frame], filename_prefix: str, codec: str, fps: float,
               crf: float) -> NodeResult:
-    results = _write_files(ctx, filename_prefix, ctx.dirs.output, "output", "webm",
+    results = _write_files(filename_prefix, ctx.dirs.output, "output", "webm",
                            [fmt.encode_webm_placeholder(images)], images[0])
     return (), {"images": results, "animated": [True]}
 
 
 def save_video(ctx: NodeContext, video: Video, filename_prefix: str, format: str, codec: str) -> NodeResult:
     payload = fmt.encode_mp4_placeholder(video.frames)
-    results = _write_files(ctx, filename_prefix, ctx.dirs.output, "output", "mp4", [payload], video.frames[0])
+    results = _write_files(filename_prefix, ctx.dirs.output, "output", "mp4", [payload], video.frames[0])
     return (), {"images": results, "animated": [True]}
 
 

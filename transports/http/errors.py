@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
@@ -28,12 +28,17 @@ _DOMAIN: dict[type[Exception], int] = {
 def _validation_detail(exc: ValidationException) -> dict[str, Any]:
     """Litestar's ``Validation failed for POST /run`` plus the first reason, in words."""
     errors = exc.extra if isinstance(exc.extra, list) else []
-    if errors and isinstance(errors[0], dict):
-        first = errors[0]
-        key = first.get("key")
-        where = f" ({first.get('source', 'request')} {key!r})" if key else ""
-        return {"detail": f"{exc.detail}: {first.get('message', 'invalid value')}{where}", "errors": errors}
-    return {"detail": exc.detail}
+    if not (errors and isinstance(errors[0], dict)):
+        return {"detail": exc.detail}
+    first = errors[0]
+    key, message = first.get("key"), str(first.get("message", "invalid value"))
+    source = getattr(first.get("source"), "value", first.get("source")) or "request"
+    if first.get("source") == "body" and key == "data" and message == "'data'":
+        message = "the request body is empty: send a JSON object"
+    where = f" ({source} {key!r})" if key and key != "data" else ""
+    for error in errors:
+        error["source"] = getattr(error.get("source"), "value", error.get("source"))
+    return {"detail": f"{exc.detail}: {message}{where}", "errors": errors}
 
 
 def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
@@ -43,6 +48,8 @@ def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
             return status, {"detail": str(getattr(exc, "detail", exc) or kind.__doc__), **extra}
     if isinstance(exc, ValidationException):
         return exc.status_code, _validation_detail(exc)
+    if isinstance(exc, ClientException) and isinstance(exc.__cause__, SerializationException):
+        return exc.status_code, {"detail": f"the request body is not valid JSON: {exc.detail}"}
     if isinstance(exc, HTTPException):
         body: dict[str, Any] = {"detail": exc.detail}
         if isinstance(exc.extra, dict):

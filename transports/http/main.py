@@ -30,7 +30,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         signal.signal(signum, record)
     log.info("http_starting", host=settings.api_host, port=settings.api_port,
              database_path=settings.sqlite_db_path)
-    app = AccessLog(create_app(settings))
+    app = AccessLog(create_app(settings, freeze_gc=True))
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, loop="uvloop", http="httptools",
                 lifespan="on", access_log=False, log_config=None, server_header=False,
                 timeout_graceful_shutdown=10)

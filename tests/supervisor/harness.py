@@ -41,25 +41,6 @@ def free_ports(count: int = 1) -> int:
     raise RuntimeError("no free ports")
 
 
-_SHIM = """\
-# tests/fake_comfyui/main.py puts tests/ first on sys.path, where tests/http shadows the standard library's
-# http package: import the real one first, then run the fake as ComfyUI's main.py.
-import http.client, http.cookies, http.server, runpy, sys
-sys.argv[0] = {main!r}
-runpy.run_path({main!r}, run_name="__main__")
-"""
-
-
-def fake_comfyui_path(tmp: Path) -> Path:
-    """A COMFYUI_PATH that runs the fake ComfyUI (through a shim while it shadows the stdlib; see _SHIM)."""
-    if not (ROOT / "tests" / "http").is_dir():
-        return FAKE_COMFYUI
-    shim = tmp / "fake_comfyui_shim"
-    shim.mkdir(exist_ok=True)
-    (shim / "main.py").write_text(_SHIM.format(main=str(FAKE_COMFYUI / "main.py")))
-    return shim
-
-
 def workflow(color: int, size: int = 64) -> dict[str, Any]:
     """EmptyImage -> SaveImage; a different colour each, so ComfyUI never answers from its cache."""
     return {
@@ -102,7 +83,7 @@ class RunningDaemon:
         self.env = {
             **os.environ,
             "HTTP_API_MODE": "true", "API_HOST": "127.0.0.1", "API_PORT": str(self.api_port),
-            "COMFYUI_PATH": str(fake_comfyui_path(tmp)), "COMFYUI_PYTHON": sys.executable,
+            "COMFYUI_PATH": str(FAKE_COMFYUI), "COMFYUI_PYTHON": sys.executable,
             "COMFYUI_PORT": str(self.comfyui_port), "COMFYUI_INSTANCES": str(instances),
             "SQLITE_DB_PATH": self.db_path, "DATA_DIR": str(tmp / "data"), "WORKER_ID": "acceptance",
             "COMFY_LOG_LEVEL": "INFO", "COMFYUI_PROBE_INTERVAL_S": "0.3", "COMFYUI_HANG_TIMEOUT_S": "5",

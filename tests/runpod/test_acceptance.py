@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -77,6 +78,12 @@ def test_run_only_stores_and_post_status_runs_it(daemon: ServerlessDaemon) -> No
     assert daemon.client.get(f"{daemon.url}/status/{queued['id']}").status_code == 405
     done = daemon.post(f"/status/{queued['id']}").json()
     assert done["status"] == "COMPLETED" and done["output"]["images"]
+
+
+def test_local_api_refuses_input_as_json_text(daemon: ServerlessDaemon) -> None:
+    """Another quirk: the local API types ``input`` as an object (the handler itself takes text too)."""
+    response = daemon.post("/runsync", {"input": json.dumps({"workflow": workflow(11)})})
+    assert response.status_code == 422
 
 
 def test_sigterm_stops_the_serverless_daemon_with_0(own_daemon: ServerlessDaemon) -> None:

@@ -12,22 +12,25 @@ with pipeline depth 1.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import itertools
-import os
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
+# A script's folder comes first on sys.path: bench/http.py and bench/executor.py would shadow stdlib `http`
+# and the `executor` package. Put the repository root there instead.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import itertools  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
 
 from config.logging import configure  # noqa: E402
 from config.settings import Settings  # noqa: E402

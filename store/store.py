@@ -296,13 +296,36 @@ class Store:
         self.conn.execute(self.q["delete_components"])
 
     def pending_position(self, job_id: str) -> int | None:
-        """1 for the job claimed next, None when not pending; counts only the jobs ahead (jobs_pending index)."""
+        """1 for the job claimed next, None when not pending; counts the jobs ahead (jobs_pending index)."""
         place = self._rows("pending_place", id=job_id)
         if not place:
             return None
         rowid, priority, created_at = place[0]
         ahead = self._rows("pending_ahead", rowid=rowid, priority=priority, created_at=created_at)
         return int(ahead[0][0]) + 1
+
+    def create_jobs(self, specs: Iterable[dict[str, Any]]) -> list[Job]:
+        """``create_job`` for each spec (its keyword arguments, ``workflow`` included) in one transaction:
+        a burst of submissions pays for one commit, and either all of them are stored or none."""
+        with write_transaction(self.conn):
+            return [self._insert_job(**spec) for spec in specs]
+
+    def _insert_job(self, workflow: dict[str, Any], *, images: Iterable[InputImage] = (),
+                    options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
+                    timeout_s: float | None = None) -> Job:
+        job_id, now = str(uuid.uuid4()), self.clock()
+        request = {"workflow": workflow, "options": options or {}}
+        self.conn.execute(self.q["insert_job"], {
+            "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
+            "max_attempts": max_attempts, "timeout_s": timeout_s,
+        })
+        for idx, image in enumerate(images):
+            self.conn.execute(self.q["insert_input"],
+                              {"job_id": job_id, "idx": idx, "name": image.name, "data": image.data})
+        return Job(id=job_id, status=JobStatus.PENDING, priority=priority, request=request, result=None,
+                   error=None, created_at=now, started_at=None, completed_at=None, attempts=0,
+                   max_attempts=max_attempts, timeout_s=timeout_s, worker_id=None, heartbeat_at=None,
+                   progress=None, cancel_requested=False)
 
 
 __all__ = ["Store", "decode_cursor", "encode_cursor"]

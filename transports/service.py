@@ -8,13 +8,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from store import Job, JobStatus, OutputFile, Store
+from transports.batching import Batcher
 from transports.bodies import (
+    CleanupBody,
     ComponentBody,
+    DeletedBody,
     HealthBody,
     JobsPage,
     JobStats,
+    ResetStuckBody,
     StatsBody,
     StatusBody,
     SubmitBody,
@@ -48,15 +53,27 @@ class JobService:
         self.default_timeout_s = default_timeout_s
         self.poll_interval_s = poll_interval_s
         self.clock = clock
+        self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
 
     # --- jobs ----------------------------------------------------------------------------------------------
 
+    def _spec(self, request: JobRequest) -> dict[str, Any]:
+        return {"workflow": request.workflow, "images": request.images, "options": request.options,
+                "priority": request.priority, "max_attempts": self.max_attempts,
+                "timeout_s": request.timeout_s or self.default_timeout_s}
+
     def submit(self, request: JobRequest) -> SubmitBody:
         """Commit the job; only then is its id returned."""
-        job = self.store.create_job(
-            request.workflow, images=request.images, options=request.options, priority=request.priority,
-            max_attempts=self.max_attempts, timeout_s=request.timeout_s or self.default_timeout_s)
+        job = self.store.create_job(**self._spec(request))
         return SubmitBody(job_id=job.id, status=job.status)
+
+    def _submit_many(self, requests: list[JobRequest]) -> list[SubmitBody]:
+        jobs = self.store.create_jobs([self._spec(request) for request in requests])
+        return [SubmitBody(job_id=job.id, status=job.status) for job in jobs]
+
+    async def submit_batched(self, request: JobRequest) -> SubmitBody:
+        """Like ``submit``; submissions of the same loop turn share one commit (see transports.batching)."""
+        return await self._batcher(request)
 
     def render(self, job: Job, outputs: OutputsMode = "base64") -> StatusBody:
         stored = None
@@ -130,3 +147,23 @@ class JobService:
         return StatsBody(total_jobs=s.total, pending_jobs=s.pending, running_jobs=s.running,
                          completed_jobs=s.completed, failed_jobs=s.failed, cancelled_jobs=s.cancelled,
                          recent_jobs=recent)
+
+    # --- administration ------------------------------------------------------------------------------------
+
+    def cleanup(self, max_age_hours: float) -> CleanupBody:
+        n = self.store.cleanup(max_age_hours)
+        return CleanupBody(deleted_jobs=n, max_age_hours=max_age_hours, message=f"Cleaned up {n} old jobs")
+
+    def reset_stuck(self, max_running_hours: float) -> ResetStuckBody:
+        """Jobs running too long go back to pending, or end failed (cancelled if asked) without attempts."""
+        recovered = self.store.reset_stuck(max_running_hours)
+        requeued = [r.id for r in recovered if r.status is JobStatus.PENDING]
+        ended = [r.id for r in recovered if r.status is not JobStatus.PENDING]
+        return ResetStuckBody(reset_jobs=len(recovered), requeued=requeued, failed=ended,
+                              max_running_time_hours=max_running_hours,
+                              message=f"Reset {len(recovered)} stuck jobs")
+
+    def delete(self, job_id: str) -> DeletedBody:
+        """Raises JobNotFound, or InvalidTransition while the job is pending or running."""
+        self.store.delete_job(job_id)
+        return DeletedBody(job_id=job_id, deleted=True, message=f"Job {job_id} deleted")

@@ -8,7 +8,6 @@ from litestar import Controller, delete, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from store import JobStatus
 from transports.bodies import CleanupBody, DeletedBody, ResetStuckBody
 from transports.http.controllers.responses import errors
 from transports.service import JobService
@@ -26,21 +25,14 @@ class AdminController(Controller):
     @post("/cleanup", status_code=200, sync_to_thread=False, responses=errors(400, 401, 403))
     def cleanup(self, service: Service, max_age_hours: Hours = 24) -> CleanupBody:
         """Delete completed, failed and cancelled jobs older than ``max_age_hours``."""
-        n = service.store.cleanup(max_age_hours)
-        return CleanupBody(deleted_jobs=n, max_age_hours=max_age_hours, message=f"Cleaned up {n} old jobs")
+        return service.cleanup(max_age_hours)
 
     @post("/reset-stuck", status_code=200, sync_to_thread=False, responses=errors(400, 401, 403))
     def reset_stuck(self, service: Service, max_running_time_hours: Hours = 2) -> ResetStuckBody:
         """Return jobs running longer than this to pending (failed when their attempts are used up)."""
-        recovered = service.store.reset_stuck(max_running_time_hours)
-        requeued = [r.id for r in recovered if r.status is JobStatus.PENDING]
-        failed = [r.id for r in recovered if r.status is not JobStatus.PENDING]
-        return ResetStuckBody(reset_jobs=len(recovered), requeued=requeued, failed=failed,
-                              max_running_time_hours=max_running_time_hours,
-                              message=f"Reset {len(recovered)} stuck jobs")
+        return service.reset_stuck(max_running_time_hours)
 
     @delete("/job/{job_id:str}", status_code=200, sync_to_thread=False, responses=errors(401, 403, 404, 409))
     def delete_job(self, job_id: FromPath[str], service: Service) -> DeletedBody:
         """Delete a completed, failed or cancelled job and its files; 409 while pending or running."""
-        service.store.delete_job(job_id)
-        return DeletedBody(job_id=job_id, deleted=True, message=f"Job {job_id} deleted")
+        return service.delete(job_id)

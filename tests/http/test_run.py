@@ -92,7 +92,9 @@ def test_run_rejects_bad_bodies_naming_the_field(client: TestClient[Litestar], s
     _rejected(client, store, json.dumps(body), *words)
 
 
-@pytest.mark.parametrize("content", ["{", "[]", "null", "", "5", '{"workflow": {"1": {"inputs"'])
+@pytest.mark.parametrize("content", ["{", "[]", "null", "", "5", '{"workflow": {"1": {"inputs"', "\xff",
+                                     '{"workflow": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                                     '{"workflow": {"1": {"class_type": "X"}}, "priority": 1e400}'])
 def test_run_rejects_malformed_json(client: TestClient[Litestar], store: Store, content: str) -> None:
     _rejected(client, store, content)
 

@@ -48,6 +48,8 @@ def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
             return status, {"detail": str(getattr(exc, "detail", exc) or kind.__doc__), **extra}
     if isinstance(exc, ValidationException):
         return exc.status_code, _validation_detail(exc)
+    if isinstance(exc, RecursionError):  # only decoding a request body recurses this deep
+        return HTTP_400_BAD_REQUEST, {"detail": "the request body is nested too deeply"}
     if isinstance(exc, ClientException) and isinstance(exc.__cause__, SerializationException):
         return exc.status_code, {"detail": f"the request body is not valid JSON: {exc.detail}"}
     if isinstance(exc, HTTPException):

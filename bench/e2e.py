@@ -25,11 +25,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-import websockets
-
 ROOT = Path(__file__).resolve().parents[1]
+# run as a script, its folder comes first on sys.path, where bench/http.py would shadow the stdlib's http
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import websockets  # noqa: E402
 
 from tests.supervisor.harness import RunningDaemon, heavy_workflow, workflow  # noqa: E402
 

@@ -17,6 +17,8 @@ from supervisor.maintenance import Maintenance
 from supervisor.states import ProcessState
 
 S = ProcessState
+# a SIGINT this soon after the first signal is the same Ctrl-C delivered twice (terminal + `uv run`)
+DUPLICATE_SIGNAL_S = 0.5
 STARTUP_PROBE_S = 0.25  # while ComfyUI starts, probe at least this often (its answer gates the executor)
 
 
@@ -33,7 +35,7 @@ class Loop:
         self.log = log
         self.tick_s = tick_s
         self.received: list[int] = []
-        self.signals_seen = 0
+        self.first_signal_at: float | None = None
         self.wake = asyncio.Event()
         self.next_probe: dict[str, float] = {}
         self.probing: dict[str, asyncio.Task[None]] = {}
@@ -48,11 +50,14 @@ class Loop:
             sig = self.received.pop(0)
             if sig == signal.SIGCHLD:
                 continue
-            self.signals_seen += 1
+            now = self.clock()
             self.log.info("signal_received", signal=signal.Signals(sig).name)
-            if sig == signal.SIGINT and self.signals_seen > 1:
+            if sig == signal.SIGINT and self.first_signal_at is not None and \
+                    now - self.first_signal_at >= DUPLICATE_SIGNAL_S:
                 self.daemon.force_stop()
             else:
+                if self.first_signal_at is None:
+                    self.first_signal_at = now
                 self.daemon.begin_shutdown(f"signal_{signal.Signals(sig).name}")
 
     def _schedule_probes(self, client: httpx.AsyncClient) -> None:

@@ -22,9 +22,12 @@ class FakeDaemon:
         self.calls.append("force")
 
 
+CLOCK = FakeClock()
+
+
 def make() -> tuple[Loop, FakeDaemon]:
     daemon = FakeDaemon()
-    loop = Loop(daemon, relay=LogRelay(io.BytesIO()), maintenance=None, clock=FakeClock(),  # type: ignore[arg-type]
+    loop = Loop(daemon, relay=LogRelay(io.BytesIO()), maintenance=None, clock=CLOCK,  # type: ignore[arg-type]
                 probe_interval_s=1, hang_timeout_s=10, log=RecordingLog())
     return loop, daemon
 
@@ -39,9 +42,18 @@ def test_the_first_signal_drains_and_a_second_sigint_forces() -> None:
     loop, daemon = make()
     loop._record_signal(signal.SIGINT)
     loop._act_on_signals()
+    CLOCK.advance(1)
     loop._record_signal(signal.SIGINT)
     loop._act_on_signals()
     assert daemon.calls == ["shutdown:signal_SIGINT", "force"]
+
+
+def test_a_sigint_right_after_the_first_is_the_same_ctrl_c_delivered_twice() -> None:
+    loop, daemon = make()
+    loop._record_signal(signal.SIGINT)
+    loop._record_signal(signal.SIGINT)
+    loop._act_on_signals()
+    assert "force" not in daemon.calls
 
 
 def test_a_second_sigterm_does_not_force_and_sigchld_only_wakes() -> None:

@@ -8,6 +8,7 @@ Accepted shapes (the seed's body, and RunPod's wrapper whose ``input`` may also 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -123,6 +124,18 @@ def validate(body: RunBody, *, max_images: int) -> JobRequest:
         options["include_temp"] = job.include_temp
     return JobRequest(workflow=job.workflow, images=_images(job.images, max_images), priority=job.priority,
                       timeout_s=job.timeout_s, options=options)
+
+
+def _carries_images(body: RunBody) -> bool:
+    inner = body.input
+    return bool(body.images) or isinstance(inner, str) or (inner is not None and bool(inner.images))
+
+
+async def validate_async(body: RunBody, *, max_images: int) -> JobRequest:
+    """``validate``, in a worker thread when there are images to decode, so the event loop keeps serving."""
+    if _carries_images(body):
+        return await asyncio.to_thread(validate, body, max_images=max_images)
+    return validate(body, max_images=max_images)
 
 
 def _decode(raw: bytes | str, kind: type[Any], where: str = "body") -> Any:

@@ -297,12 +297,8 @@ class Store:
 
     def pending_position(self, job_id: str) -> int | None:
         """1 for the job claimed next, None when not pending; counts the jobs ahead (jobs_pending index)."""
-        place = self._rows("pending_place", id=job_id)
-        if not place:
-            return None
-        rowid, priority, created_at = place[0]
-        ahead = self._rows("pending_ahead", rowid=rowid, priority=priority, created_at=created_at)
-        return int(ahead[0][0]) + 1
+        rows = self._rows("pending_position", id=job_id)
+        return int(rows[0][0]) if rows else None
 
     def create_jobs(self, specs: Iterable[dict[str, Any]]) -> list[Job]:
         """``create_job`` for each spec (its keyword arguments, ``workflow`` included) in one transaction:

@@ -144,14 +144,13 @@ SELECT name, pid, state, restarts, detail, updated_at FROM components ORDER BY n
 -- name: delete_components
 DELETE FROM components;
 
--- name: pending_place
-SELECT rowid, priority, created_at FROM jobs WHERE id = :id AND status = 'pending';
-
--- name: pending_ahead
--- pending jobs claimed before the one at (:priority, :created_at, :rowid), counted on the jobs_pending index
-SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_pending
-        WHERE status = 'pending' AND priority > :priority)
-     + (SELECT count(*) FROM jobs INDEXED BY jobs_pending
-        WHERE status = 'pending' AND priority = :priority AND created_at < :created_at)
-     + (SELECT count(*) FROM jobs INDEXED BY jobs_pending
-        WHERE status = 'pending' AND priority = :priority AND created_at = :created_at AND rowid < :rowid);
+-- name: pending_position
+-- a pending job's place in the claim order (1 = next), counting only the jobs ahead on the jobs_pending index
+SELECT 1 + (SELECT count(*) FROM jobs INDEXED BY jobs_pending
+            WHERE status = 'pending' AND priority > me.priority)
+         + (SELECT count(*) FROM jobs INDEXED BY jobs_pending
+            WHERE status = 'pending' AND priority = me.priority AND created_at < me.created_at)
+         + (SELECT count(*) FROM jobs INDEXED BY jobs_pending
+            WHERE status = 'pending' AND priority = me.priority AND created_at = me.created_at
+              AND rowid < me.rowid)
+FROM jobs AS me WHERE me.id = :id AND me.status = 'pending';

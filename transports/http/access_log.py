@@ -14,7 +14,7 @@ from config.logging import get_logger
 class AccessLog:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.log = get_logger()
+        self.log = get_logger().bind()  # the concrete logger, not the lazy proxy
 
     def __getattr__(self, name: str) -> Any:  # the wrapped Litestar app's attributes (openapi_schema, ...)
         return getattr(self.app, name)

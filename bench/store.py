@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store import JobStatus, Store  # noqa: E402
-from store.testing import fill_jobs  # noqa: E402
+from store import JobStatus, Store
+from store.testing import fill_jobs
 
 WORKFLOW = {"3": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
             "9": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "ComfyUI"}}}

@@ -42,7 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     refresh_worker: Annotated[bool, _d("restart ComfyUI after every job (clean state)")] = False
 
     # --- store ----------------------------------------------------------------------------------------------
-    sqlite_synchronous: Annotated[Literal["NORMAL", "FULL"], _d("SQLite synchronous mode (FULL: fsync each commit)")] = (
+    sqlite_synchronous: Annotated[Literal["NORMAL", "FULL"], _d("SQLite synchronous mode (FULL: fsync per commit)")] = (
         "NORMAL"
     )
     sqlite_busy_timeout_ms: Annotated[NonNegInt, _d("how long a write waits for the database lock")] = 5000
@@ -58,13 +58,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         None
     )
     data_dir: Annotated[str, _d("folder for ComfyUI's input/output/temp directories")] = "/tmp/comfyui-worker"
-    comfyui_input_dir: Annotated[str | None, _d("ComfyUI's local input folder (uploaded inputs removed after a job)")] = (
+    comfyui_input_dir: Annotated[str | None, _d("ComfyUI's local input folder (job inputs removed after a job)")] = (
         None
     )
     comfyui_output_dir: Annotated[str | None, _d("ComfyUI's local output folder (outputs removed once stored)")] = None
     comfyui_startup_timeout_s: Annotated[PosFloat, _d("how long ComfyUI may take to answer its first probe")] = 600.0
     comfyui_probe_interval_s: Annotated[PosFloat, _d("seconds between ComfyUI readiness probes")] = 2.0
-    comfyui_hang_timeout_s: Annotated[PosFloat, _d("a running ComfyUI not answering its probe this long is restarted")] = (
+    comfyui_hang_timeout_s: Annotated[PosFloat, _d("a ComfyUI not answering its probe this long is restarted")] = (
         60.0
     )
     comfy_org_api_key: Annotated[str | None, _d("Comfy.org API key passed to ComfyUI for API nodes")] = None

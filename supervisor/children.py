@@ -32,8 +32,12 @@ def executor_spec(settings: Settings, instance: int, url: str, dirs: dict[str, s
 
 def transport_spec(settings: Settings, environ: dict[str, str],
                    commands: dict[str, object]) -> ProcessSpec | None:
-    """The transport of this mode, or None when its command does not exist (yet)."""
+    """The transport of this mode, or None when its command does not exist.
+
+    Off the RunPod platform and without SERVE_API_LOCALLY, the RunPod SDK runs its test input once and
+    exits (worker-comfyui's behaviour): the daemon then stops with the transport's verdict."""
     kind = "http" if settings.http_api_mode else "runpod"
     if kind not in commands:
         return None
-    return ProcessSpec(name=kind, kind=kind, argv=command(kind), env=dict(environ))
+    oneshot = kind == "runpod" and not settings.serve_api_locally and "RUNPOD_WEBHOOK_GET_JOB" not in environ
+    return ProcessSpec(name=kind, kind=kind, argv=command(kind), env=dict(environ), oneshot=oneshot)

@@ -33,7 +33,7 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
             os.path.join(settings.comfyui_path, "main.py")):
         return f"COMFYUI_PATH={settings.comfyui_path} has no main.py"
     if children.transport_spec(settings, {}, commands) is None:
-        return "serverless mode (HTTP_API_MODE=false) is not available yet: set HTTP_API_MODE=true"
+        return "the transport's command is missing from this installation"
     try:
         comfyui.gpu_ids(settings)
     except ValueError as exc:

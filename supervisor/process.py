@@ -25,6 +25,7 @@ class ProcessSpec(msgspec.Struct, frozen=True, kw_only=True):
     env: dict[str, str] | None = None  # the whole environment of the child (None: inherit)
     cwd: str | None = None
     instance: int | None = None
+    oneshot: bool = False  # runs once to its end (RunPod test input): its exit is not a failure
 
 
 class Handle(Protocol):
@@ -93,6 +94,7 @@ class ManagedProcess:
         self.handle: Handle | None = None
         self.generation = 0  # bumped on every start: a probe answer for an older generation is ignored
         self.starts = 0
+        self.exit_status: int | None = None  # a one-shot child's own exit status
         self.last_exit: str | None = None  # "exit 1", "signal SIGKILL", "hung", "spawn failed: ..."
         self.started_at = 0.0
         self.last_answer = 0.0
@@ -240,6 +242,9 @@ class ManagedProcess:
                 self.start()
         elif status == self.restart_code and self.restart_code is not None:
             self.change_state(S.EXITED)  # running -> exited: a restart request
+        elif self.spec.oneshot:
+            self.exit_status = status
+            self.change_state(S.EXITED)  # running -> exited: a one-shot child finished its work
         else:
             self._failed()
 

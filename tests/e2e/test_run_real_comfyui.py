@@ -26,6 +26,7 @@ pytestmark = [
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
     d = RunningDaemon(tmp_path, COMFYUI_PATH=os.environ["COMFYUI_PATH"],
+                      COMFYUI_PYTHON=os.environ.get("COMFYUI_PYTHON", sys.executable),
                       COMFYUI_ARGS=os.environ.get("COMFYUI_ARGS", "--cpu"), COMFYUI_HANG_TIMEOUT_S="60",
                       COMFYUI_STARTUP_TIMEOUT_S="300", JOB_MAX_ATTEMPTS="6")
     d.start()

@@ -221,8 +221,35 @@ def test_an_attached_comfyui_spawns_nothing_but_is_probed(tmp_path: Path, store:
 
 def test_settings_problems_are_one_line_each(tmp_path: Path) -> None:
     assert "COMFYUI_PATH" in problem(Settings(http_api_mode=True), COMMANDS)  # type: ignore[operator]
-    assert "serverless" in problem(settings_for(tmp_path, http_api_mode=False), COMMANDS)  # type: ignore[operator]
+    assert "transport" in problem(settings_for(tmp_path, http_api_mode=False), COMMANDS)  # type: ignore[operator]
     assert problem(settings_for(tmp_path, http_api_mode=False), {**COMMANDS, "runpod": 1}) is None
     assert "main.py" in problem(Settings(http_api_mode=True, comfyui_path=str(tmp_path / "x")),  # type: ignore[operator]
                                 COMMANDS)
     assert problem(settings_for(tmp_path), COMMANDS) is None
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [(0, 0), (1, 1)])
+def test_runpod_test_input_mode_runs_once_then_the_daemon_stops_with_its_verdict(
+        tmp_path: Path, store: Store, status: int, exit_code: int) -> None:
+    w = World(tmp_path, store, http_api_mode=False)
+    w.daemon = build(w.settings, store, w.spawner, {"runpod": object(), "executor": object()}, w.log, w.clock,
+                     environ={"PATH": "/bin"})
+    w.daemon.start()
+    w.comfy_ready()
+    transport = w.spawner.last("runpod")
+    assert transport.spec.oneshot
+    transport.exit(status)
+    w.after(0.1)
+    assert w.daemon.phase is not Phase.RUNNING and w.daemon.exit_code == exit_code
+    assert len(w.spawner.of("runpod")) == 1  # not restarted
+
+
+def test_runpod_transport_is_long_lived_when_serving_locally_or_on_the_platform(tmp_path: Path) -> None:
+    from supervisor.children import transport_spec
+
+    local = settings_for(tmp_path, http_api_mode=False, serve_api_locally=True)
+    platform = settings_for(tmp_path, http_api_mode=False)
+    commands = {"runpod": object()}
+    assert not transport_spec(local, {}, commands).oneshot  # type: ignore[union-attr]
+    assert not transport_spec(platform, {"RUNPOD_WEBHOOK_GET_JOB": "https://x"}, commands).oneshot  # type: ignore[union-attr]
+    assert transport_spec(platform, {}, commands).oneshot  # type: ignore[union-attr]

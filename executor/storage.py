@@ -7,7 +7,6 @@ when non-empty.
 from __future__ import annotations
 
 import asyncio
-import posixpath
 from typing import Any, Protocol
 
 import msgspec
@@ -15,6 +14,7 @@ import msgspec
 from config.settings import Settings
 from executor.outputs import Collected, Fetched
 from store import OutputFile
+from store.s3 import S3Uploader
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -72,33 +72,13 @@ class S3Sink:
     """Bytes go to ``s3://BUCKET_NAME/BUCKET_PREFIX/<job id>/<filename>``; entries carry a URL in ``data``."""
 
     def __init__(self, settings: Settings) -> None:
-        import boto3  # heavy: only when S3 is configured
-        from botocore.config import Config
-
-        self.settings = settings
-        self.client = boto3.client(
-            "s3", endpoint_url=settings.bucket_endpoint_url, region_name=settings.bucket_region,
-            aws_access_key_id=settings.bucket_access_key_id,
-            aws_secret_access_key=settings.bucket_secret_access_key,
-            config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"}))
-
-    def key(self, job_id: str, name: str) -> str:
-        return posixpath.join(self.settings.bucket_prefix.strip("/"), job_id, name).lstrip("/")
-
-    def url(self, key: str) -> str:
-        if self.settings.bucket_public_url:
-            return f"{self.settings.bucket_public_url.rstrip('/')}/{key}"
-        return str(self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.settings.bucket_name, "Key": key},
-            ExpiresIn=self.settings.bucket_url_expiry_s))
+        self.uploader = S3Uploader(settings)
 
     def _upload_all(self, job_id: str, collected: Collected) -> list[dict[str, Any]]:
         entries = []
         for fetched, name in zip(collected.files, unique_names(collected.files), strict=True):
-            key = self.key(job_id, name)
-            self.client.put_object(Bucket=self.settings.bucket_name, Key=key, Body=fetched.data,
-                                   ContentType=fetched.content_type)
-            entries.append(_entry(fetched, name, type="s3_url", data=self.url(key), key=key))
+            key, url = self.uploader.upload(job_id, name, fetched.data, fetched.content_type)
+            entries.append(_entry(fetched, name, type="s3_url", data=url, key=key))
         return entries
 
     async def put(self, job_id: str, collected: Collected) -> Stored:

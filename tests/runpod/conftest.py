@@ -10,10 +10,10 @@ import pytest
 
 from config.logging import get_logger
 from store import Store
+from store.s3 import make_uploader
 from tests.executor.conftest import executor_factory, make_settings  # noqa: F401
 from tests.fake_comfyui.fixtures import fake_comfyui, fake_comfyui_factory  # noqa: F401
 from transports.runpod.handler import Handler
-from transports.runpod.s3 import make_uploader
 from transports.runpod.size import OutputLimit
 from transports.service import JobService
 

@@ -25,9 +25,9 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     import runpod  # ~1.5 s: only this process pays it
 
     from store import Store
+    from store.s3 import make_uploader
     from transports.runpod import sdk
     from transports.runpod.handler import Handler
-    from transports.runpod.s3 import make_uploader
     from transports.runpod.size import OutputLimit
     from transports.service import JobService
 

@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 
 from store import Job, OutputFile
+from store.s3 import S3Uploader
 from transports.runpod.output import failure, success
-from transports.runpod.s3 import S3Uploader
 
 MB = 1_000_000  # as RunPod (and the SDK's own size tip) count
 

@@ -1,6 +1,7 @@
-"""Uploads of output bytes to S3 for results too large to return inline (BUCKET_* settings, as the executor).
+"""Output bytes kept in S3 instead of the job store (BUCKET_* settings).
 
-Keys and URLs are the executor's: ``BUCKET_PREFIX/<job id>/<filename>``, presigned unless BUCKET_PUBLIC_URL.
+Used by the executor (every output, when BUCKET_ENDPOINT_URL is set) and by the RunPod transport (results too
+large to return inline). Keys: ``BUCKET_PREFIX/<job id>/<filename>``; URLs presigned unless BUCKET_PUBLIC_URL.
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ class Executor:
 
     async def _wait_ready_then_connect(self) -> None:
         await self._probe_until_ready()
+        await self._discard_orphans()
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
                             asyncio.create_task(self._heartbeat_loop(), name="heartbeat")]
@@ -109,6 +110,22 @@ class Executor:
             except ComfyUnavailable as exc:
                 self.log.debug("comfyui_not_ready", reason=exc.message)
             await asyncio.sleep(self.settings.comfyui_probe_interval_s)
+
+    async def _discard_orphans(self) -> None:
+        """Remove what a crashed predecessor (same worker, so same client id) left in ComfyUI: the store has
+        already requeued those jobs, so their old prompts would only burn GPU time."""
+        try:
+            queue = await self.client.queue()
+            mine = {pid for pid, cid in queue.client_ids.items() if cid == self.rt.client_id}
+            if pending := [pid for pid in queue.pending if pid in mine]:
+                await self.client.delete_queued(pending)
+            for pid in (pid for pid in queue.running if pid in mine):
+                await self.client.interrupt(pid)
+        except ComfyUnavailable as exc:  # the jobs are safe in the store either way
+            self.log.warning("orphan_check_failed", reason=exc.message)
+            return
+        if mine:
+            self.log.warning("orphan_prompts_discarded", prompt_ids=sorted(mine))
 
     async def _claim_loop(self) -> None:
         while self.state in (State.STARTING, State.RUNNING):

@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import socket
-import uuid
 
 from config.logging import configure, get_logger
 from config.settings import Settings
@@ -29,6 +28,11 @@ def worker_id(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
+def client_id(settings: Settings) -> str:
+    """Stable for a worker id: a restarted executor recognises the prompts its crashed predecessor left."""
+    return f"comfyui-worker-{worker_id(settings)}"
+
+
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from executor.loop import Executor  # after logging is configured
     from store import Store
@@ -36,7 +40,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     store = Store.from_settings(settings)
     executor = Executor(settings, store, comfyui_url=comfyui_url(settings, args),
                         worker_id=worker_id(settings),
-                        client_id=f"comfyui-worker-{args.instance}-{uuid.uuid4().hex[:12]}")
+                        client_id=client_id(settings))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, executor.stop)  # the handler only records the request

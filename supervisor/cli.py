@@ -21,7 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the selected command's module is imported (for its flags): a child process of the
+    daemon does not pay for importing every other command's framework."""
     parser = argparse.ArgumentParser(
         prog="comfyui-worker",
         description="A durable job service around ComfyUI. Configuration comes from environment variables "
@@ -31,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(module=module)
+        if name != selected:
+            continue
         # a command module may declare flags; it keeps heavy imports (runpod) inside its main()
         adder: Callable[[argparse.ArgumentParser], None] | None = getattr(
             importlib.import_module(module), "add_arguments", None)
@@ -40,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = _parser(selected).parse_args(argv)
     try:
         settings: Settings = load()
     except SettingsError as exc:

@@ -112,19 +112,9 @@ class Store:
         max_attempts: int = 3,
         timeout_s: float | None = None,
     ) -> Job:
-        job_id, now = str(uuid.uuid4()), self.clock()
-        request = {"workflow": workflow, "options": options or {}}
         with write_transaction(self.conn):
-            self.conn.execute(self.q["insert_job"], {
-                "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
-                "max_attempts": max_attempts, "timeout_s": timeout_s,
-            })
-            for idx, image in enumerate(images):
-                self.conn.execute(self.q["insert_input"],
-                                  {"job_id": job_id, "idx": idx, "name": image.name, "data": image.data})
-        return Job(id=job_id, status=JobStatus.PENDING, priority=priority, request=request, result=None, error=None,
-                   created_at=now, started_at=None, completed_at=None, attempts=0, max_attempts=max_attempts,
-                   timeout_s=timeout_s, worker_id=None, heartbeat_at=None, progress=None, cancel_requested=False)
+            return self._insert_job(workflow, images=images, options=options, priority=priority,
+                                    max_attempts=max_attempts, timeout_s=timeout_s)
 
     def get_job(self, job_id: str) -> Job:
         rows = self._rows("get_job", id=job_id)

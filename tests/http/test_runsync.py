@@ -61,3 +61,33 @@ def test_runsync_rejects_a_bad_body_like_run(client: TestClient[Litestar], store
     response = client.post("/runsync", json={"workflow": {"1": {"class_type": "X"}}})
     assert response.status_code == 400 and response.json()["node_id"] == "1"
     assert store.stats()["total"] == 0
+
+
+def test_status_wait_answers_as_soon_as_the_job_ends(client: TestClient[Litestar], db_path: str,
+                                                     store: Store) -> None:
+    job_id = client.post("/run", json={"workflow": WORKFLOW}).json()["job_id"]
+    stop = threading.Event()
+    later = threading.Timer(0.3, lambda: _executor(db_path, stop))
+    later.start()
+    try:
+        started = time.monotonic()
+        response = client.get(f"/status/{job_id}", params={"wait": 20})
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        later.join()
+    assert response.status_code == 200 and response.json()["status"] == "completed"
+    assert 0.3 <= waited < 5  # it waited for the executor, and not the whole 20 s
+
+
+def test_status_wait_returns_the_job_as_it_is_when_the_wait_runs_out(client: TestClient[Litestar]) -> None:
+    job_id = client.post("/run", json={"workflow": WORKFLOW}).json()["job_id"]
+    started = time.monotonic()
+    body = client.get(f"/status/{job_id}", params={"wait": 0.2}).json()
+    assert 0.2 <= time.monotonic() - started < 2 and body["status"] == "pending"
+
+
+def test_status_wait_of_an_unknown_job_is_404_at_once(client: TestClient[Litestar]) -> None:
+    started = time.monotonic()
+    assert client.get("/status/nope", params={"wait": 30}).status_code == 404
+    assert time.monotonic() - started < 2

@@ -44,9 +44,14 @@ class JobsController(Controller):
         submitted = await service.submit_batched(await validate_async(data, max_images=service.max_images))
         return service.render(await service.wait(submitted.job_id, wait))
 
-    @get("/status/{job_id:str}", sync_to_thread=False, responses=errors(400, 401, 403, 404))
-    def status(self, job_id: FromPath[str], service: Service, outputs: Outputs = "base64") -> StatusBody:
-        """A job's state, result or error; ``progress`` while running, ``queue_position`` while pending."""
+    @get("/status/{job_id:str}", responses=errors(400, 401, 403, 404))
+    async def status(self, job_id: FromPath[str], service: Service, outputs: Outputs = "base64",
+                     wait: Wait = 0) -> StatusBody:
+        """A job's state, result or error; ``progress`` while running, ``queue_position`` while pending.
+
+        ``wait`` > 0 long-polls: the answer comes as soon as the job ends, or after ``wait`` seconds."""
+        if wait:
+            await service.wait(job_id, wait)
         return service.status(job_id, outputs)
 
     @post("/cancel/{job_id:str}", status_code=200, sync_to_thread=False, responses=errors(401, 403, 404, 409))

@@ -29,7 +29,7 @@ def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) 
         try:
             if isinstance(_decode(stripped), dict):
                 return stripped
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply to check
             pass
     event: dict[str, object] = {
         "event": f"{spec.kind}_output",
@@ -76,7 +76,7 @@ class LogRelay:
             self._finish(fd)
             return False
         buf += chunk
-        lines = buf.split(b"\n")
+        lines = bytes(buf).split(b"\n")  # bytes, as render() takes and returns, not bytearrays
         rest = lines.pop()
         while len(rest) >= MAX_LINE:
             lines.append(rest[:MAX_LINE])

@@ -62,3 +62,9 @@ async def test_lines_split_across_reads_and_a_last_line_without_newline_arrive_w
     assert [json.loads(line).get("line", json.loads(line)["event"]) for line in lines] == [
         "first line", "x", "last"]
     assert not relay.owners  # the pipe was closed at its end
+
+
+def test_a_line_of_json_nested_too_deeply_is_wrapped_not_a_crash() -> None:
+    line = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    event = json.loads(render(line, COMFY, "stdout"))
+    assert event["event"] == "comfyui_output" and event["line"] == line.decode()

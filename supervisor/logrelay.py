@@ -1,6 +1,7 @@
 """Every child's output line reaches our stdout as exactly one JSON object.
 
-A line that already is a JSON object passes through unchanged; any other line is wrapped as
+A line of one of our own children that already is a JSON object passes through unchanged; any other line
+(every ComfyUI line: its JSON is not our log schema) is wrapped as
 ``{"event": "<kind>_output", "process": kind, "instance": i, "line": ..., "level": "info" | "warning"}``
 (stderr lines at level warning).
 """
@@ -25,7 +26,7 @@ _decode = msgspec.json.Decoder().decode
 def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) -> bytes:
     """The JSON line (without newline) that stands for one output line of a child."""
     stripped = line.rstrip(b"\r")
-    if stripped.startswith(b"{"):
+    if spec.kind != "comfyui" and stripped.startswith(b"{"):
         try:
             if isinstance(_decode(stripped), dict):
                 return stripped

@@ -60,7 +60,7 @@ async def test_lines_split_across_reads_and_a_last_line_without_newline_arrive_w
             break
     lines = out.getvalue().splitlines()
     assert [json.loads(line).get("line", json.loads(line)["event"]) for line in lines] == [
-        "first line", "x", "last"]
+        "first line", '{"event":"x"}', "last"]
     assert not relay.owners  # the pipe was closed at its end
 
 
@@ -68,3 +68,10 @@ def test_a_line_of_json_nested_too_deeply_is_wrapped_not_a_crash() -> None:
     line = b'{"a":' * 5000 + b"1" + b"}" * 5000
     event = json.loads(render(line, COMFY, "stdout"))
     assert event["event"] == "comfyui_output" and event["line"] == line.decode()
+
+
+def test_a_json_object_printed_by_comfyui_is_wrapped_so_it_carries_our_fields() -> None:
+    line = b'{"prompt_id": "p1", "event": "job_completed"}'  # e.g. a custom node printing json.dumps(...)
+    event = json.loads(render(line, COMFY, "stdout"))
+    assert event["event"] == "comfyui_output" and event["process"] == "comfyui" and event["level"] == "info"
+    assert event["line"] == line.decode() and event["instance"] == 1

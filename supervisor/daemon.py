@@ -119,7 +119,7 @@ class Daemon:
                 self._recover(inst, f"executor_{new}")
             if proc is self.transport and new is S.EXITED:  # a one-shot transport ran its test input
                 self.begin_shutdown("transport_finished", 1 if proc.exit_status else 0)
-            if inst and new is S.EXITED:  # the executor asks for a fresh ComfyUI (REFRESH_WORKER)
+            if inst and new is S.EXITED and self.accepting():  # the executor asks for a fresh ComfyUI
                 self.log.info("comfyui_refresh", instance=inst.index)
                 inst.comfyui.restart()
             if new is S.FATAL:

@@ -239,7 +239,8 @@ class ManagedProcess:
             self.change_state(S.STOPPED)  # stopping -> stopped
             if self.restart_when_stopped:
                 self.restart_when_stopped = False
-                self.start()
+                if self.gate():  # not while the daemon drains
+                    self.start()
         elif status == self.restart_code and self.restart_code is not None:
             self.change_state(S.EXITED)  # running -> exited: a restart request
         elif self.spec.oneshot:

@@ -253,3 +253,34 @@ def test_runpod_transport_is_long_lived_when_serving_locally_or_on_the_platform(
     assert not transport_spec(local, {}, commands).oneshot  # type: ignore[union-attr]
     assert not transport_spec(platform, {"RUNPOD_WEBHOOK_GET_JOB": "https://x"}, commands).oneshot  # type: ignore[union-attr]
     assert transport_spec(platform, {}, commands).oneshot  # type: ignore[union-attr]
+
+
+def test_a_refresh_pending_when_the_drain_starts_does_not_start_a_new_comfyui(world: World) -> None:
+    world.comfy_ready()
+    comfy = world.spawner.last("comfyui-0")
+    comfy.stubborn = True  # still stopping for the refresh when SIGTERM arrives
+    world.spawner.last("executor-0").exit(3)
+    world.daemon.step()
+    assert comfy.signals == [signal.SIGTERM]
+    world.daemon.begin_shutdown("signal_SIGTERM")
+    comfy.exit(0)
+    for _ in range(3):
+        world.after(0.1)
+    assert len(world.spawner.of("comfyui-0")) == 1
+    assert world.daemon.done and world.daemon.exit_code == 0
+
+
+def test_an_executor_asking_for_a_refresh_while_the_transport_drains_does_not_restart_comfyui(
+        world: World) -> None:
+    world.comfy_ready()
+    world.spawner.last("http").stubborn = True  # the transport takes a while to drain
+    world.daemon.begin_shutdown("signal_SIGTERM")
+    world.spawner.last("executor-0").exit(3)
+    for _ in range(3):
+        world.after(0.1)
+    assert len(world.spawner.of("comfyui-0")) == 1
+    world.after(6)  # the transport gets SIGKILL after STOP_TIMEOUT_S; the drain goes on
+    for _ in range(3):
+        world.after(0.1)
+    assert len(world.spawner.of("comfyui-0")) == 1
+    assert world.daemon.done

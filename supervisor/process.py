@@ -232,6 +232,8 @@ class ManagedProcess:
             self.handle.signal_group(signal.SIGKILL)  # its exit, seen on a later tick, counts as a failure
 
     def _exited(self, status: int) -> None:
+        if self.handle is not None:  # what it started in its group (and left behind) goes with it
+            self.handle.signal_group(signal.SIGKILL)
         self.handle = None
         self.kill_at = None
         self.last_exit = describe_exit(status) + (f" ({self.kill_reason})" if self.kill_reason else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -62,3 +63,22 @@ def test_children_die_when_their_parent_is_killed_with_sigkill() -> None:
 def test_a_command_that_does_not_exist_raises_oserror() -> None:
     with pytest.raises(OSError):
         spawn(ProcessSpec(name="x", kind="executor", argv=["/nonexistent/binary"]))
+
+
+def test_what_a_crashed_child_left_in_its_group_is_killed_when_its_exit_is_seen() -> None:
+    from supervisor.policy import RestartPolicy
+    from supervisor.process import ManagedProcess
+    from supervisor.states import ProcessState
+
+    # ComfyUI crashing while a worker process it started (same group) lives on: it would hold the GPU and port
+    spec = ProcessSpec(name="comfyui-0", kind="comfyui", argv=["sh", "-c", "sleep 60 & sleep 0.2; exit 1"])
+    proc = ManagedProcess(spec, spawner=spawn, clock=time.monotonic, policy=RestartPolicy(base_s=60))
+    proc.start()
+    pgid = proc.pid
+    assert pgid is not None
+    assert wait_until(lambda: (proc.tick(), proc.state)[1] is ProcessState.BACKOFF)
+    try:
+        assert wait_until(lambda: processes_in_group(pgid) == [], timeout=2.0), processes_in_group(pgid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)

@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from structlog.typing import EventDict
 
 _encoder = msgspec.json.Encoder(enc_hook=repr)  # anything msgspec can't encode is logged as its repr
 
@@ -35,7 +36,7 @@ def configure(process: str, level: str = "INFO", **static: Any) -> None:
     numeric = logging.getLevelNamesMapping()[level.upper()]
     pid = os.getpid()
 
-    def add_static(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add_static(_: Any, __: str, event: EventDict) -> EventDict:
         event["process"] = process
         event["pid"] = pid
         for key, value in static.items():

@@ -66,7 +66,8 @@ def validation_error(status: int, body: Any) -> ValidationFailed:
     if not isinstance(body, dict):
         return ValidationFailed(f"ComfyUI rejected the prompt (HTTP {status})", comfyui_type="http_error",
                                 details=str(body)[:500], node_errors=[])
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    raw_error = body.get("error")
+    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
     node_errors = _node_errors(body.get("node_errors") or {})
     message = error.get("message") or ("Prompt outputs failed validation" if node_errors else "bad prompt")
     return ValidationFailed(str(message), comfyui_type=error.get("type", "prompt_outputs_failed_validation"),

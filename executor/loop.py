@@ -150,7 +150,7 @@ class Executor:
         self.active.append(run)
         run.log.info("job_claimed", attempt=job.attempts, max_attempts=job.max_attempts)
         run.task = asyncio.create_task(run.run(), name=f"job-{job.id}")
-        run.task.add_done_callback(lambda _t, r=run: self._done(r))
+        run.task.add_done_callback(lambda _t: self._done(run))
 
     def _done(self, run: JobRun) -> None:
         self.active.remove(run)

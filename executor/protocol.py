@@ -20,7 +20,7 @@ class Status(msgspec.Struct, frozen=True):
 
 
 class ExecutionStart(msgspec.Struct, frozen=True):
-    prompt_id: str
+    prompt_id: str | None  # None only in a malformed frame: routed nowhere
 
 
 class Executing(msgspec.Struct, frozen=True):
@@ -38,27 +38,27 @@ class Progress(msgspec.Struct, frozen=True):
 
 
 class Executed(msgspec.Struct, frozen=True):
-    prompt_id: str
+    prompt_id: str | None  # None only in a malformed frame: routed nowhere
     node: str
     output: dict[str, Any]
 
 
 class ExecutionCached(msgspec.Struct, frozen=True):
-    prompt_id: str
+    prompt_id: str | None  # None only in a malformed frame: routed nowhere
     nodes: list[str]
 
 
 class ExecutionSuccess(msgspec.Struct, frozen=True):
-    prompt_id: str
+    prompt_id: str | None  # None only in a malformed frame: routed nowhere
 
 
 class ExecutionError(msgspec.Struct, frozen=True):
-    prompt_id: str
+    prompt_id: str | None  # None only in a malformed frame: routed nowhere
     data: dict[str, Any]
 
 
 class ExecutionInterrupted(msgspec.Struct, frozen=True):
-    prompt_id: str
+    prompt_id: str | None  # None only in a malformed frame: routed nowhere
     data: dict[str, Any]
 
 

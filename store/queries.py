@@ -22,5 +22,5 @@ def queries(file: str = "queries.sql") -> dict[str, str]:
 def migrations() -> list[tuple[int, str]]:
     """(version, script) of every migration, in order; version N leaves ``user_version = N``."""
     folder = resources.files("store").joinpath("sql", "migrations")
-    scripts = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    scripts = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(int(p.name.split("_", 1)[0]), p.read_text()) for p in scripts]

@@ -41,7 +41,7 @@ class FailureCounter:
     def delay(self, n: int) -> float:
         """Delay after the n-th failure in the window: base * 2^(n-1), capped, less up to ``jitter`` of it."""
         p = self.policy
-        ceiling = min(p.max_s, p.base_s * 2 ** min(n - 1, 60))
+        ceiling: float = min(p.max_s, p.base_s * 2 ** min(n - 1, 60))
         return ceiling * (1.0 - p.jitter * self.rng())
 
     def recent(self, now: float) -> int:

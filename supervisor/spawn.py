@@ -23,7 +23,7 @@ def _load_prctl() -> Callable[..., int] | None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     except OSError:
         return None
-    return libc.prctl  # type: ignore[no-any-return]
+    return libc.prctl
 
 
 _prctl = _load_prctl()  # resolved in the parent: the child only calls it

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -18,6 +18,8 @@ from msgspec import Meta
 from store import InputImage
 from transports.errors import InvalidRequest
 from transports.images import check_name, decode_image
+
+T = TypeVar("T")
 
 Priority = Annotated[int, Meta(ge=-1_000_000, le=1_000_000, description="higher runs first (default 0)")]
 TimeoutS = Annotated[float, Meta(gt=0, le=7 * 86400, description="per-job deadline in seconds")]
@@ -138,7 +140,7 @@ async def validate_async(body: RunBody, *, max_images: int) -> JobRequest:
     return validate(body, max_images=max_images)
 
 
-def _decode(raw: bytes | str, kind: type[Any], where: str = "body") -> Any:
+def _decode(raw: bytes | str, kind: type[T], where: str = "body") -> T:
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:

@@ -77,11 +77,11 @@ def adopt_logs(log: Any) -> None:
         method = getattr(log, _OUR_LEVEL.get(message_level, "info"))
         method("runpod_sdk_log", message=str(message)[:_MAX_MESSAGE], runpod_job_id=job_id)
 
-    RunPodLogger().log = emit  # type: ignore[method-assign]
+    RunPodLogger().log = emit
     import sys
 
-    sys.stdout = _LinesToLog(log, "stdout")  # type: ignore[assignment]
-    sys.stderr = _LinesToLog(log, "stderr")  # type: ignore[assignment]
+    sys.stdout = _LinesToLog(log, "stdout")
+    sys.stderr = _LinesToLog(log, "stderr")
 
 
 class _LinesToLog(io.TextIOBase):

@@ -16,7 +16,8 @@ Choices where the issue left one:
   A second 404 fails the job (``execution``, ``exception_type: output_missing``).
 - The deadline (JOB_TIMEOUT_S, or the job's ``timeout_s``) counts from when ComfyUI starts the prompt, so a
   job waiting behind its pipelined predecessor is not charged for it; a prompt that never starts is bounded
-  by the same deadline counted from its submission.
+  by the same deadline counted from its submission or from when its predecessor left ComfyUI, whichever is
+  later.
 - Client-chosen ``prompt_id`` (trace 35): registered before ``POST /prompt``, so no frame is missed and a lost
   HTTP answer can still be reconciled.
 - Jobs whose prompt ran write their terminal state in claim order; cancels of queued prompts, validation

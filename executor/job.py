@@ -77,6 +77,7 @@ class JobRun:
         self.submitted = asyncio.Event()
         self.finished = asyncio.Event()
         self.timeout_s = job.timeout_s or rt.settings.job_timeout_s
+        self.left_comfyui_at: float | None = None  # monotonic time its prompts stopped occupying ComfyUI
         self.progress_written_at = 0.0
         self.progress_written_seq = 0
         self.log = get_logger(job_id=job.id)
@@ -99,6 +100,7 @@ class JobRun:
                 self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
         finally:
             self.phase = Phase.DONE
+            self.left_comfyui_at = self.left_comfyui_at or time.monotonic()
             if self.tracker:
                 self.rt.routes.pop(self.tracker.prompt_id, None)
             inputs.remove_inputs(self.rt.settings.comfyui_input_dir, self.job.id)
@@ -168,7 +170,7 @@ class JobRun:
                 return ending, None
             if tracker.state is PromptState.VANISHED:
                 raise ComfyUnavailable(tracker.reason)
-            if ending is Ending.NORMAL and (self.cancel_requested or tracker.deadline_passed(self.timeout_s)):
+            if ending is Ending.NORMAL and (self.cancel_requested or self._deadline_passed(tracker)):
                 ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
                 self.log.info("prompt_stopping", reason=ending.value, prompt_id=tracker.prompt_id)
                 await reconcile.stop(self.rt.client, tracker)
@@ -185,13 +187,29 @@ class JobRun:
 
     async def _wait(self, tracker: PromptTracker, ending: Ending) -> None:
         silence = self.rt.settings.heartbeat_interval_s
-        if ending is Ending.NORMAL:
-            start = tracker.running_since if tracker.running_since is not None else tracker.submitted_at
+        start = self._deadline_start(tracker)
+        if ending is Ending.NORMAL and start is not None:
             silence = max(0.01, min(silence, start + self.timeout_s - time.monotonic() + 0.01))
         try:
             await asyncio.wait_for(tracker.changed.wait(), timeout=silence)
         except TimeoutError:
             tracker.needs_reconcile = True  # a silence: ask ComfyUI
+
+    def _deadline_start(self, tracker: PromptTracker) -> float | None:
+        """When the deadline started counting: when ComfyUI started the prompt; for one still queued, when it
+        was submitted or when our predecessor left ComfyUI, whichever is later (None while the predecessor is
+        still there: waiting behind our own pipelined job is not charged)."""
+        if tracker.running_since is not None:
+            return tracker.running_since
+        if self.predecessor is None:
+            return tracker.submitted_at
+        if self.predecessor.left_comfyui_at is None:
+            return None
+        return max(tracker.submitted_at, self.predecessor.left_comfyui_at)
+
+    def _deadline_passed(self, tracker: PromptTracker) -> bool:
+        start = self._deadline_start(tracker)
+        return start is not None and time.monotonic() - start > self.timeout_s
 
     async def _collect(self, entry: HistoryEntry | None) -> Collected:
         if entry is None:
@@ -203,6 +221,7 @@ class JobRun:
 
     async def _finish(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> None:
         self.phase = Phase.STORING
+        self.left_comfyui_at = time.monotonic()
         stored = await self.rt.sink.put(self.job.id, collected)
         if entry is not None:  # the prompt ran: finish in the order ComfyUI ran them
             await self._in_turn()

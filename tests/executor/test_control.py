@@ -80,3 +80,19 @@ async def test_progress_is_recorded_with_node_and_type(store: Store, fake_comfyu
         assert progress.node_type == {"1": "EmptyImage", "2": "SaveImage"}[progress.node]
         store.cancel(job.id)
         await wait_status(store, job.id)
+
+
+async def test_queued_job_is_not_charged_for_its_predecessors_run(store: Store, fake_comfyui: FakeComfyUI,
+                                                                   executor_factory) -> None:
+    """The deadline counts from when ComfyUI starts the prompt: waiting behind our own slower job is free."""
+    fake_comfyui.configure(delay_ms=1500, progress_steps=15)
+    first = store.create_job(save_workflow("first"))  # runs 1.5 s, well within the default deadline
+    second = store.create_job(save_workflow("second"), timeout_s=0.6)  # queued behind it for 1.5 s
+    async with executor_factory(fake_comfyui):
+        await wait_until(lambda: len(fake_comfyui.stats()["pending"]) == 1, 5, "the second prompt queued")
+        fake_comfyui.configure(delay_ms=0)  # the second one runs in no time once it starts
+        done_first = await wait_status(store, first.id)
+        done_second = await wait_status(store, second.id)
+    assert done_first.status is JobStatus.COMPLETED, done_first.error
+    assert done_second.status is JobStatus.COMPLETED, done_second.error
+    assert fake_comfyui.stats()["interrupts"] == 0

@@ -101,6 +101,7 @@ class JobRun:
         finally:
             self.phase = Phase.DONE
             self.left_comfyui_at = self.left_comfyui_at or time.monotonic()
+            self.predecessor = None  # else every run stays reachable from the newest while the executor is busy
             if self.tracker:
                 self.rt.routes.pop(self.tracker.prompt_id, None)
             inputs.remove_inputs(self.rt.settings.comfyui_input_dir, self.job.id)

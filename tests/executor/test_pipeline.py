@@ -74,3 +74,22 @@ async def test_stop_releases_job_that_outlives_grace(store: Store, fake_comfyui:
     released = store.get_job(job.id)
     assert released.status is JobStatus.PENDING and released.attempts == 0  # no attempt spent
     await wait_until(lambda: not fake_comfyui.stats()["running"], 3, "the prompt to be interrupted")
+
+
+async def test_finished_jobs_are_not_kept_alive_while_the_executor_stays_busy(
+        store: Store, fake_comfyui: FakeComfyUI, executor_factory) -> None:
+    """Each run knows its predecessor; a finished run must let go of its own, or a busy executor keeps every
+    job it ever ran in memory."""
+    import gc
+
+    from executor.job import JobRun
+
+    fake_comfyui.configure(delay_ms=400)
+    jobs = [store.create_job(save_workflow(f"m{i}")) for i in range(6)]
+    async with executor_factory(fake_comfyui):
+        await wait_status(store, jobs[4].id)
+        assert store.get_job(jobs[5].id).status is JobStatus.RUNNING  # still busy: a run is active
+        gc.collect()
+        alive = [o for o in gc.get_objects() if isinstance(o, JobRun)]
+        assert len(alive) <= 2, [o.job.id for o in alive]
+        await wait_status(store, jobs[5].id)

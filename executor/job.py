@@ -94,6 +94,11 @@ class JobRun:
             self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except JobFailed as exc:
             self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
+        except Exception as exc:  # S3, a malformed answer, a bug: never leave the job running (heartbeats renew it)
+            self.log.exception("job_crashed")
+            await self._stop_prompt_quietly()
+            error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
+            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except asyncio.CancelledError:  # the executor releases this job (shutdown) or lost it
             await self._stop_prompt_quietly()
             if self.release_requested:

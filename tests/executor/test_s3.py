@@ -63,3 +63,14 @@ async def test_public_url_instead_of_presigned(store: Store, fake_comfyui: FakeC
         done = await wait_status(store, job.id)
     [entry] = done.result["images"]
     assert entry["data"] == f"https://cdn.example.com/{job.id}/{entry['filename']}"
+
+
+async def test_s3_upload_error_does_not_leave_the_job_running(store: Store, fake_comfyui: FakeComfyUI,
+                                                              s3_endpoint: str, executor_factory) -> None:
+    """An upload that fails (here: no such bucket) must end the job, not leave it `running` for ever while
+    the executor's heartbeats keep its lease alive."""
+    job = store.create_job(save_workflow("nobucket"), max_attempts=1)
+    async with executor_factory(fake_comfyui, **s3_settings(s3_endpoint, bucket_name="no-such-bucket")):
+        done = await wait_status(store, job.id, timeout=5)
+    assert done.status is JobStatus.FAILED
+    assert "NoSuchBucket" in done.error["message"]

@@ -38,6 +38,13 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
         comfyui.gpu_ids(settings)
     except ValueError as exc:
         return str(exc)
+    if settings.comfyui_path and not settings.comfyui_url:
+        try:
+            for i in range(settings.comfyui_instances):
+                for folder in comfyui.instance_dirs(settings, i).values():
+                    os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            return f"DATA_DIR={settings.data_dir}: cannot create ComfyUI's folders: {exc}"
     return None
 
 

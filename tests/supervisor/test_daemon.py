@@ -284,3 +284,9 @@ def test_an_executor_asking_for_a_refresh_while_the_transport_drains_does_not_re
         world.after(0.1)
     assert len(world.spawner.of("comfyui-0")) == 1
     assert world.daemon.done
+
+
+def test_a_data_dir_that_cannot_be_created_is_a_one_line_problem_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    why = problem(settings_for(tmp_path, data_dir=str(tmp_path / "a-file" / "data")), COMMANDS)
+    assert why is not None and "DATA_DIR" in why and "\n" not in why

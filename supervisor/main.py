@@ -89,7 +89,12 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     if why:
         print(f"comfyui-worker run: {why}", file=sys.stderr)
         return EXIT_USAGE
-    store = Store.from_settings(settings)  # migrates first
+    try:
+        store = Store.from_settings(settings)  # migrates first
+    except Exception as exc:  # unwritable folder, not a database, locked: one line, not a traceback
+        print(f"comfyui-worker run: SQLITE_DB_PATH={settings.sqlite_db_path}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return EXIT_USAGE
     return asyncio.run(_run(settings, store, log))
 
 

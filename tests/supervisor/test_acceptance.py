@@ -154,3 +154,16 @@ def test_without_comfyui_path_or_url_it_exits_2_with_one_line(tmp_path) -> None:
     assert done.returncode == 2
     assert len(done.stderr.decode().strip().splitlines()) == 1
     assert "COMFYUI_PATH" in done.stderr.decode()
+
+
+def test_a_store_path_that_cannot_be_opened_exits_2_with_one_line_naming_it(tmp_path) -> None:
+    (tmp_path / "ComfyUI").mkdir()
+    (tmp_path / "ComfyUI" / "main.py").write_text("")
+    (tmp_path / "a-file").write_text("")
+    env = {"HTTP_API_MODE": "true", "SQLITE_DB_PATH": str(tmp_path / "a-file" / "jobs.db"),
+           "COMFYUI_PATH": str(tmp_path / "ComfyUI"), "DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "supervisor", "run"], env=env, cwd=ROOT, capture_output=True,
+                          timeout=30)
+    assert done.returncode == 2, done.stderr.decode()
+    assert len(done.stderr.decode().strip().splitlines()) == 1
+    assert "SQLITE_DB_PATH" in done.stderr.decode()

@@ -228,7 +228,10 @@ class Executor:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
-            self.heartbeat()
+            try:
+                self.heartbeat()
+            except Exception as exc:  # e.g. the database locked past the busy timeout: the next beat retries
+                self.log.warning("heartbeat_failed", reason=f"{type(exc).__name__}: {exc}")
 
     def heartbeat(self) -> None:
         """Renew every running job's lease; a cancel asked for reaches the job here."""

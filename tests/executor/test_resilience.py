@@ -146,3 +146,49 @@ async def test_comfyui_killed_mid_job_then_back_completes_the_job(store: Store, 
         done = await wait_status(store, job.id, timeout=10)
     assert done.status is JobStatus.COMPLETED, done.error
     assert done.attempts == 2  # the crashed run counted
+
+
+# --- the store briefly locked by another process ------------------------------------------------------------
+
+
+async def _hold_write_lock(db_path: str, seconds: float) -> None:
+    import apsw
+
+    locker = apsw.Connection(db_path)
+    locker.execute("BEGIN IMMEDIATE")
+    await asyncio.sleep(seconds)
+    locker.execute("ROLLBACK")
+    locker.close()
+
+
+async def _executor_with_short_busy_timeout(db_path: str, fake: FakeComfyUI, **overrides: object) -> tuple:
+    from executor.loop import Executor
+    from tests.executor.conftest import make_settings
+
+    own = Store(db_path, busy_timeout_ms=20)
+    executor = Executor(make_settings(db_path, **overrides), own, comfyui_url=fake.url, worker_id="w1",
+                        client_id="test-locked")
+    return executor, asyncio.create_task(executor.run()), own
+
+
+async def test_heartbeats_survive_a_store_locked_for_a_while(store: Store, db_path: str,
+                                                             fake_comfyui: FakeComfyUI) -> None:
+    """A heartbeat that meets a locked database (busy timeout exceeded) must not end the heartbeats: without
+    them the lease lapses (stale recovery steals the live job) and cancels never reach the job."""
+    fake_comfyui.configure(delay_ms=8000, progress_steps=0)  # silent nodes: no progress writes meanwhile
+    job = store.create_job(save_workflow())
+    executor, task, own = await _executor_with_short_busy_timeout(db_path, fake_comfyui, heartbeat_interval_s=0.1,
+                                                                  shutdown_grace_s=0.2)
+    try:
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "the prompt to run")
+        await asyncio.sleep(0.3)  # the claim loop has seen the queue empty: it will not claim meanwhile
+        await _hold_write_lock(db_path, 0.5)  # a few heartbeats fail
+        before = store.get_job(job.id).heartbeat_at
+        await wait_until(lambda: store.get_job(job.id).heartbeat_at != before, 2, "a heartbeat after the lock")
+        store.cancel(job.id)  # reaches the executor through the heartbeat
+        await wait_until(lambda: executor.active and executor.active[0].cancel_requested, 2, "the cancel")
+    finally:
+        executor.stop()
+        await asyncio.wait_for(task, 10)
+        own.close()
+

@@ -192,3 +192,20 @@ async def test_heartbeats_survive_a_store_locked_for_a_while(store: Store, db_pa
         await asyncio.wait_for(task, 10)
         own.close()
 
+
+async def test_progress_write_meeting_a_locked_store_does_not_kill_the_websocket(
+        store: Store, db_path: str, fake_comfyui: FakeComfyUI) -> None:
+    """Progress is written as the socket's frames arrive; a locked database must cost a progress update, not
+    the socket reader (no more frames: no progress, no prompt events, until the executor restarts)."""
+    fake_comfyui.configure(delay_ms=4000, progress_steps=100)
+    job = store.create_job(save_workflow())
+    executor, task, own = await _executor_with_short_busy_timeout(db_path, fake_comfyui, shutdown_grace_s=0.2)
+    try:
+        await wait_until(lambda: (p := store.get_job(job.id).progress) and p.value > 2, 5, "progress")
+        await _hold_write_lock(db_path, 0.5)
+        before = store.get_job(job.id).progress
+        await wait_until(lambda: store.get_job(job.id).progress != before, 2, "progress after the lock")
+    finally:
+        executor.stop()
+        await asyncio.wait_for(task, 10)
+        own.close()

@@ -99,6 +99,7 @@ RETURNING id, status;
 -- running -> pending without spending an attempt (shutdown before the job ran to its end)
 UPDATE jobs
 SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
+    error = CASE WHEN cancel_requested THEN '{"type":"cancelled","message":"cancelled"}' ELSE error END,
     completed_at = CASE WHEN cancel_requested THEN :now END,
     attempts = max(attempts - 1, 0), worker_id = NULL, heartbeat_at = NULL, progress = NULL
 WHERE id = :id AND worker_id = :worker_id AND status = 'running'

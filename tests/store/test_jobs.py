@@ -188,6 +188,16 @@ def test_requeue_of_a_job_asked_to_cancel_cancels_it(cstore: Store) -> None:
     assert cstore.requeue(job.id, "w", {"type": "x", "message": "m"}) is JobStatus.CANCELLED
 
 
+def test_release_of_a_job_asked_to_cancel_cancels_it_with_the_cancelled_error(cstore: Store) -> None:
+    """Every other way into `cancelled` records error type `cancelled`; a release must too."""
+    job = cstore.create_job(WORKFLOW)
+    cstore.claim("w")
+    cstore.cancel(job.id)
+    assert cstore.release(job.id, "w") is JobStatus.CANCELLED
+    done = cstore.get_job(job.id)
+    assert done.error is not None and done.error["type"] == "cancelled" and done.completed_at is not None
+
+
 def test_recover_worker_touches_only_that_workers_jobs(cstore: Store) -> None:
     mine = [cstore.create_job(WORKFLOW) for _ in range(2)]
     theirs = cstore.create_job(WORKFLOW)

@@ -14,6 +14,7 @@ from supervisor.comfyui import probe
 from supervisor.daemon import EXIT_FATAL, Daemon, Instance
 from supervisor.logrelay import LogRelay
 from supervisor.maintenance import Maintenance
+from supervisor.reaper import reap_orphans
 from supervisor.states import ProcessState
 
 S = ProcessState
@@ -49,6 +50,9 @@ class Loop:
         while self.received:
             sig = self.received.pop(0)
             if sig == signal.SIGCHLD:
+                managed = {p.handle.pid for p in self.daemon.processes if p.handle is not None}
+                if orphans := reap_orphans(managed):
+                    self.log.debug("orphans_reaped", pids=orphans)
                 continue
             now = self.clock()
             self.log.info("signal_received", signal=signal.Signals(sig).name)

@@ -234,8 +234,8 @@ class Executor:
                 self.log.warning("heartbeat_failed", reason=f"{type(exc).__name__}: {exc}")
 
     def heartbeat(self) -> None:
-        """Renew every running job's lease; a cancel asked for reaches the job here."""
-        flags = self.store.heartbeat(self.rt.worker_id)
+        """Renew the lease of the jobs this executor runs (no other); a cancel asked for reaches the job here."""
+        flags = self.store.heartbeat(self.rt.worker_id, [run.job.id for run in self.active])
         for run in list(self.active):
             if flags.get(run.job.id):
                 run.request_cancel()

@@ -159,10 +159,12 @@ class Store:
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
         return _job(rows[0]) if rows else None
 
-    def heartbeat(self, worker_id: str) -> dict[str, bool]:
-        """Renew the lease of every running job of a worker; returns job id -> cancel requested."""
+    def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, bool]:
+        """Renew the lease of the running jobs of a worker (only ``job_ids`` when given, so a job the worker no
+        longer runs goes stale and is recovered); returns job id -> cancel requested."""
+        ids = None if job_ids is None else _json(list(job_ids))
         return {job_id: bool(cancel) for job_id, cancel in
-                self._rows("heartbeat", worker_id=worker_id, now=self.clock())}
+                self._rows("heartbeat", worker_id=worker_id, ids=ids, now=self.clock())}
 
     def record_progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
         self.conn.execute(self.q["record_progress"],

@@ -48,9 +48,11 @@ WHERE rowid = (SELECT rowid FROM jobs INDEXED BY jobs_pending WHERE status = 'pe
 RETURNING *;
 
 -- name: heartbeat
--- running -> running (lease renewed); returns the jobs and whether a cancel was asked for
+-- running -> running (lease renewed); returns the jobs and whether a cancel was asked for.
+-- :ids (a JSON list, or NULL for all) names the jobs the worker really runs: any other stays stale
 UPDATE jobs SET heartbeat_at = :now
 WHERE worker_id = :worker_id AND status = 'running'
+  AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
 RETURNING id, cancel_requested;
 
 -- name: record_progress

@@ -209,3 +209,22 @@ async def test_progress_write_meeting_a_locked_store_does_not_kill_the_websocket
         executor.stop()
         await asyncio.wait_for(task, 10)
         own.close()
+
+
+async def test_heartbeat_renews_only_the_jobs_this_executor_runs(store: Store, fake_comfyui: FakeComfyUI,
+                                                                 executor_factory) -> None:
+    """A job left running under this worker id (a crashed predecessor whose recovery failed, or a run that
+    could not write its end) must go stale so recovery requeues it; renewing it would keep it running for ever."""
+    leftover = store.create_job(save_workflow("leftover"))
+    assert store.claim("w1") is not None  # as if a crashed executor with the same worker id had claimed it
+    stale_at = store.get_job(leftover.id).heartbeat_at
+    fake_comfyui.configure(delay_ms=1500, progress_steps=10)
+    live = store.create_job(save_workflow("live"))
+    async with executor_factory(fake_comfyui, worker_id="w1", heartbeat_interval_s=0.1):
+        await wait_until(lambda: fake_comfyui.stats()["running"], 5, "the live job to run")
+        first_beat = store.get_job(live.id).heartbeat_at
+        await wait_until(lambda: store.get_job(live.id).heartbeat_at != first_beat, 2, "the live job's heartbeat")
+        await asyncio.sleep(0.3)
+        assert store.get_job(leftover.id).heartbeat_at == stale_at
+        assert [r.id for r in store.recover_stale(0.25)] == [leftover.id]
+        assert (await wait_status(store, live.id)).status is JobStatus.COMPLETED

@@ -141,6 +141,17 @@ def test_progress_and_heartbeat_renew_the_lease(cstore: Store, clock: Clock) -> 
     assert cstore.heartbeat("other") == {}
 
 
+def test_heartbeat_with_job_ids_renews_only_those(cstore: Store, clock: Clock) -> None:
+    run, leftover = cstore.create_job(WORKFLOW), cstore.create_job(WORKFLOW)
+    cstore.claim("w")
+    cstore.claim("w")
+    before = cstore.get_job(leftover.id).heartbeat_at
+    clock.now += 5
+    assert cstore.heartbeat("w", [run.id]) == {run.id: False}
+    assert cstore.get_job(leftover.id).heartbeat_at == before
+    assert cstore.heartbeat("w", []) == {}
+
+
 def test_cancel_pending_is_immediate(cstore: Store) -> None:
     job = cstore.create_job(WORKFLOW)
     assert cstore.cancel(job.id) is JobStatus.CANCELLED

@@ -36,7 +36,7 @@ def unique_names(files: list[Fetched]) -> list[str]:
     names, seen = [], set()
     for index, fetched in enumerate(files):
         name = fetched.ref.filename
-        if name in seen:
+        while name in seen:  # the prefixed name may be taken too (another output named 2_x.png)
             name = f"{index}_{name}"
         seen.add(name)
         names.append(name)

@@ -89,3 +89,17 @@ async def test_batch_of_three_images(store: Store, fake_comfyui: FakeComfyUI, ex
         done = await wait_status(store, job.id)
     assert [i["output_index"] for i in done.result["images"]] == [0, 1, 2]
     assert len({i["filename"] for i in done.result["images"]}) == 3
+
+
+def test_unique_names_never_repeat_even_when_a_prefixed_name_exists() -> None:
+    """Names key S3 objects: a repeat would overwrite another output of the same job."""
+    from executor.outputs import Fetched
+    from executor.protocol import OutputRef
+    from executor.storage import unique_names
+
+    def fetched(name: str, subfolder: str = "") -> Fetched:
+        return Fetched(ref=OutputRef(node_id="1", key="images", filename=name, subfolder=subfolder, type="output"),
+                       data=b"", content_type="image/png")
+
+    names = unique_names([fetched("a.png"), fetched("2_a.png"), fetched("a.png", "sub")])
+    assert len(set(names)) == 3, names

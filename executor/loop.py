@@ -13,6 +13,8 @@ import enum
 import time
 from collections.abc import Callable
 
+import apsw
+
 from config.logging import get_logger
 from config.settings import Settings
 from executor import protocol as p
@@ -130,13 +132,25 @@ class Executor:
     async def _claim_loop(self) -> None:
         while self.state in (State.STARTING, State.RUNNING):
             self.wake.clear()
-            if self._may_claim() and (job := self.store.claim(self.rt.worker_id)) is not None:
+            if self._may_claim() and (job := self._claim()) is not None:
                 self._start(job)
                 continue
-            if self._may_claim():
-                self.claim_version = self.store.data_version()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.settings.poll_interval_s)
+
+    def _claim(self) -> Job | None:
+        """The next job, or None. An empty queue is remembered by the store's data_version read *before* the
+        claim (a job committed meanwhile moves it); a database locked past the busy timeout is retried at the
+        next poll, not a crash."""
+        version = self.store.data_version()
+        try:
+            job = self.store.claim(self.rt.worker_id)
+        except apsw.BusyError:
+            self.log.warning("claim_deferred", reason="database locked")
+            return None
+        if job is None:
+            self.claim_version = version
+        return job
 
     def _may_claim(self) -> bool:
         if self.state is not State.RUNNING or not self.comfy_ok.is_set() or len(self.active) >= self.depth:
@@ -187,7 +201,8 @@ class Executor:
         if self.comfy_ok.is_set():
             self.comfy_ok.clear()
             self.log.warning("comfyui_unavailable")
-            asyncio.get_running_loop().create_task(self._recover_availability())
+            # kept in `background`: the loop holds tasks weakly, and run() cancels these on the way out
+            self.background.append(asyncio.create_task(self._recover_availability(), name="recover"))
 
     async def _recover_availability(self) -> None:
         await self._probe_until_ready()

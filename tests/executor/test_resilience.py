@@ -211,6 +211,28 @@ async def test_progress_write_meeting_a_locked_store_does_not_kill_the_websocket
         own.close()
 
 
+async def test_a_claim_meeting_a_locked_store_is_retried_not_a_crash(store: Store, db_path: str,
+                                                                     fake_comfyui: FakeComfyUI) -> None:
+    """The claim loop polls the store: a database locked past the busy timeout defers the claim."""
+    import apsw
+
+    executor, task, own = await _executor_with_short_busy_timeout(db_path, fake_comfyui, shutdown_grace_s=0.2)
+    try:
+        await wait_until(lambda: executor.comfy_ok.is_set(), 5, "the executor to be ready")
+        job = store.create_job(save_workflow("after-lock"))  # the executor sees news in the store ...
+        locker = apsw.Connection(db_path)
+        locker.execute("BEGIN IMMEDIATE")  # ... but cannot claim it (no await in between: it has not run)
+        await asyncio.sleep(0.5)
+        locker.execute("ROLLBACK")
+        locker.close()
+        done = await wait_status(store, job.id, timeout=10)
+        assert done.status is JobStatus.COMPLETED and not task.done()
+    finally:
+        executor.stop()
+        await asyncio.wait_for(task, 10)
+        own.close()
+
+
 async def test_heartbeat_renews_only_the_jobs_this_executor_runs(store: Store, fake_comfyui: FakeComfyUI,
                                                                  executor_factory) -> None:
     """A job left running under this worker id (a crashed predecessor whose recovery failed, or a run that

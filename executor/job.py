@@ -90,6 +90,7 @@ class JobRun:
             await self._run()
         except ComfyUnavailable as exc:
             self.rt.on_unavailable()
+            await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
             error = {"type": "comfyui_unavailable", "message": exc.message}
             self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except JobFailed as exc:

@@ -291,6 +291,13 @@ class JobRun:
 
     # --- called by the executor ---------------------------------------------------------------------------
 
+    @property
+    def started_in_comfyui(self) -> bool:
+        """ComfyUI has started (or finished) this job's prompt; False while preparing or still queued."""
+        if self.phase in (Phase.STORING, Phase.DONE):
+            return True
+        return self.tracker is not None and self.tracker.state is not PromptState.QUEUED
+
     def request_cancel(self) -> None:
         if not self.cancel_requested:
             self.cancel_requested = True

@@ -177,7 +177,14 @@ class Executor:
         self.wake.set()
 
     async def _drain(self) -> None:
-        """Let running jobs finish within SHUTDOWN_GRACE_S, then release the rest (no attempt spent)."""
+        """Release at once the jobs ComfyUI has not started (their prompts leave its queue), let the running
+        one finish within SHUTDOWN_GRACE_S, then release the rest (no attempt spent)."""
+        waiting = [run for run in self.active if not run.started_in_comfyui]
+        for run in waiting:
+            run.release_requested = True
+            if run.task:
+                run.task.cancel()
+        await asyncio.gather(*(r.task for r in waiting if r.task), return_exceptions=True)
         if self.active:
             self.log.info("executor_draining", jobs=len(self.active), grace_s=self.settings.shutdown_grace_s)
             deadline = self.clock() + self.settings.shutdown_grace_s

@@ -93,3 +93,21 @@ async def test_finished_jobs_are_not_kept_alive_while_the_executor_stays_busy(
         alive = [o for o in gc.get_objects() if isinstance(o, JobRun)]
         assert len(alive) <= 2, [o.job.id for o in alive]
         await wait_status(store, jobs[5].id)
+
+
+async def test_stop_releases_a_job_still_queued_in_comfyui_at_once(store: Store, fake_comfyui: FakeComfyUI,
+                                                                   executor_factory) -> None:
+    """On SIGTERM the job waiting behind the running one leaves ComfyUI's queue at once: it is not started
+    during the grace period only to be interrupted at its end."""
+    fake_comfyui.configure(delay_ms=1500, progress_steps=10)
+    first, second = store.create_job(save_workflow("first")), store.create_job(save_workflow("second"))
+    async with executor_factory(fake_comfyui, shutdown_grace_s=10) as running:
+        await wait_until(lambda: fake_comfyui.stats()["running"] and fake_comfyui.stats()["pending"], 5,
+                         "one prompt running, the next queued")
+        queued_prompt = fake_comfyui.stats()["pending"][0]
+        code = await running.stop(timeout=15)
+    assert code == EXIT_OK
+    assert store.get_job(first.id).status is JobStatus.COMPLETED
+    released = store.get_job(second.id)
+    assert released.status is JobStatus.PENDING and released.attempts == 0
+    assert queued_prompt not in fake_comfyui.stats()["executed_ids"]  # never started in ComfyUI

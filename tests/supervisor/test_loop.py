@@ -14,6 +14,7 @@ class FakeDaemon:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.instances: list[object] = []
+        self.processes: list[object] = []  # no managed children: SIGCHLD only reaps orphans
 
     def begin_shutdown(self, reason: str, exit_code: int = 0) -> None:
         self.calls.append(f"shutdown:{reason}")

@@ -262,6 +262,9 @@ class Store:
                 self.conn.execute(self.q["cleanup_batch"], {"cutoff": cutoff, "batch": batch})
                 n = self.conn.changes()
             deleted += n
+            # the pages this batch wrote are checkpointed here, so a latency-sensitive writer (a POST /run) is
+            # not the one whose commit trips the automatic checkpoint
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             if n < batch:
                 return deleted
             time.sleep(pause_s)  # let waiting writers in between batches

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
-import boto3
 import httpx
 import pytest
 
 from store import JobStatus, Store
 from tests.executor.conftest import save_workflow, wait_status
 from tests.fake_comfyui.harness import FakeComfyUI
+from tests.s3server import s3_client, s3_server
 
 BUCKET = "outputs"
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="k",
-                 aws_secret_access_key="s").create_bucket(Bucket=BUCKET)
-    yield url
-    server.stop()
+    with s3_server(BUCKET) as url:
+        yield url
 
 
 def s3_settings(endpoint: str, **extra: object) -> dict[str, object]:
@@ -46,8 +35,7 @@ async def test_outputs_uploaded_with_presigned_url(store: Store, fake_comfyui: F
     [entry] = done.result["images"]
     assert entry["type"] == "s3_url" and entry["key"] == f"runs/{job.id}/{entry['filename']}"
     assert store.get_outputs(job.id) == []  # bytes live in S3, not in the store
-    obj = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="k",
-                       aws_secret_access_key="s").get_object(Bucket=BUCKET, Key=entry["key"])
+    obj = s3_client(s3_endpoint).get_object(Bucket=BUCKET, Key=entry["key"])
     body = obj["Body"].read()
     assert body.startswith(b"\x89PNG") and obj["ContentType"] == "image/png"
     assert "X-Amz-Signature" in entry["data"]

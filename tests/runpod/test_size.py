@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
-import boto3
 import httpx
 import pytest
 
@@ -15,6 +13,7 @@ from tests.executor.conftest import load_workflow
 from tests.fake_comfyui.harness import FakeComfyUI
 from tests.fake_comfyui.images import Frame, encode_png
 from tests.runpod.conftest import b64
+from tests.s3server import s3_server
 
 BUCKET = "rp-outputs"
 NOISE = encode_png(Frame(128, 128, os.urandom(128 * 128 * 3)))  # ~49 KB that no compression shrinks
@@ -23,22 +22,8 @@ LIMIT_MB = 0.02  # 20 KB: the inverted noise does not fit inline, its S3 URL doe
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    s3_client(url).create_bucket(Bucket=BUCKET)
-    yield url
-    server.stop()
-
-
-def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k",
-                        aws_secret_access_key="s")
+    with s3_server(BUCKET) as url:
+        yield url
 
 
 def noise_job() -> dict:

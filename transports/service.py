@@ -48,9 +48,9 @@ class JobService:
 
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic, node_lists: NodeLists = NodeLists()) -> None:
+                 clock: Callable[[], float] = time.monotonic, node_lists: NodeLists | None = None) -> None:
         self.store = store
-        self.policy = PolicySource(store, node_lists)  # .current(): what a request is checked against
+        self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s

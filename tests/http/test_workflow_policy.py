@@ -15,7 +15,7 @@ import pytest
 
 from store import Store
 from store.policy import NodeCatalog
-from tests.http.server import Server, running_server
+from tests.http.server import running_server
 from tests.supervisor.harness import RunningDaemon
 from tests.workflow_attacks import check_refusals_and_allowed_files
 

@@ -15,7 +15,7 @@ import pytest
 
 from store import Store
 from store.policy import NodeCatalog
-from tests.http.server import running_server
+from tests.http.server import Server, running_server
 from tests.supervisor.harness import RunningDaemon
 from tests.workflow_attacks import check_refusals_and_allowed_files
 
@@ -35,7 +35,7 @@ def load(name: Any, class_type: str = "LoadImage", key: str = "image") -> dict[s
 class Api:
     """A real ``comfyui-worker http`` and its store's path."""
 
-    def __init__(self, server: Api, db_path: str) -> None:
+    def __init__(self, server: Server, db_path: str) -> None:
         self.url, self.db_path = server.url, db_path
 
     def post(self, body: dict[str, Any]) -> httpx.Response:

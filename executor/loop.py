@@ -102,8 +102,8 @@ class Executor:
 
     async def _wait_ready_then_connect(self) -> None:
         await self._probe_until_ready()
-        await self._read_catalog()
         await self._discard_orphans()
+        await self._read_catalog()
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
                             asyncio.create_task(self._heartbeat_loop(), name="heartbeat")]

@@ -8,8 +8,9 @@ from ComfyUI's ``/object_info`` (read by the executor, kept in the store as a :c
 The rule for a file-naming input: a string may name only one of the job's own ``images[]``, or a plain file
 name of the operator's shared input folder (no ``/``, ``\\``, ``..``, trailing ``[annotation]``, control
 characters, not empty). The job's own images live in ``jobs/<job id>/`` (the executor rewrites the names
-after this check), so another job's inputs can never be named. A link ``[node_id, index]`` is not a name.
-Messages never depend on whether a file exists.
+after this check), so another job's inputs can never be named. A link ``[node_id, index]`` into a
+file-naming input is refused: a node whose output is typed "any" passes ComfyUI's type check there and skips
+its file validation, so its string could name any file. Messages never depend on whether a file exists.
 """
 
 from __future__ import annotations
@@ -88,6 +89,20 @@ def _is_link(value: Any) -> bool:
             and isinstance(value[1], int) and not isinstance(value[1], bool))
 
 
+def _has_link(value: Any) -> bool:
+    """Whether a link hides anywhere in an input value (itself, or inside a list or dict)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if _is_link(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _strings(value: Any) -> Iterator[str]:
     """The file names an input value holds: itself, or the strings inside a list or dict (Load3D's image
     is a dict of paths, LoadImageSetNode may take a list); a link names no file. Iterative: any depth."""
@@ -130,6 +145,11 @@ class WorkflowPolicy(msgspec.Struct, frozen=True):
         if not isinstance(inputs, Mapping):
             return
         for input_name in self.file_inputs(class_type):
+            if _has_link(inputs.get(input_name)):
+                raise PolicyViolation(
+                    f"node {node_id} ({class_type}) input {input_name!r} is a link: a file-naming input must "
+                    f"name its file itself (another node's output could name any file on the host)",
+                    node_id=node_id, class_type=class_type, input_name=input_name)
             for name in _strings(inputs.get(input_name)):
                 if name not in own and not is_plain_file_name(name):
                     raise PolicyViolation(

@@ -80,14 +80,15 @@ def test_every_core_file_loader_is_checked_before_the_catalog_is_known(server: A
     assert response.status_code == 400 and response.json()["input"] == key, response.text
 
 
-def test_names_inside_lists_and_dicts_are_checked_but_links_are_not(server: Api) -> None:
+def test_names_inside_lists_and_dicts_are_checked_and_links_are_refused(server: Api) -> None:
     flow = load(["a.png", "../b.png"], "LoadImageSetNode", "images")
     assert server.post({"workflow": flow}).status_code == 400
     flow = load({"image": "ok.png", "mask": "/etc/x.png", "recording": ""}, "Load3D", "image")
     assert server.post({"workflow": flow}).json()["input"] == "image"
     flow = load(["9", 0])
-    flow["9"] = {"class_type": "PrimitiveString", "inputs": {"value": "anything"}}
-    assert server.post({"workflow": flow}).status_code == 200
+    flow["9"] = {"class_type": "PrimitiveString", "inputs": {"value": "/srv/secret.png"}}
+    response = server.post({"workflow": flow})
+    assert response.status_code == 400 and response.json()["input"] == "image", response.text
 
 
 def test_the_jobs_own_images_and_plain_shared_names_are_accepted(server: Api) -> None:

@@ -80,3 +80,14 @@ def test_the_store_keeps_one_catalog_and_rewrites_it_only_when_it_changed(store:
     assert stored is not None and stored[1] == catalog and stored[0] == store.node_catalog_digest()
     assert store.put_node_catalog(NodeCatalog(file_inputs={"LoadImage": ("image",)})) is True
     assert store.node_catalog_digest() != stored[0]
+
+
+@pytest.mark.parametrize("value", [["9", 0], [["9", 0]], {"image": ["9", 0]}])
+def test_a_link_into_a_file_naming_input_is_refused(value: Any) -> None:
+    """An "any"-typed node's string output would pass ComfyUI's type check there and name any file."""
+    flow = {"9": node("AnyStringNode", text="/srv/secret.png"), "1": node("LoadImage", image=value)}
+    assert violation(WorkflowPolicy(), flow) == {"node_id": "1", "class_type": "LoadImage", "input": "image"}
+
+
+def test_a_link_into_an_ordinary_input_is_fine() -> None:
+    WorkflowPolicy().check({"1": node("LoadImage", image="a.png"), "2": node("ImageInvert", image=["1", 0])}, ())

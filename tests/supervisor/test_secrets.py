@@ -6,12 +6,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import apsw
 import pytest
 
 from config.settings import env_name, fields
 from supervisor import secrets
 from tests.runpod.daemon import ServerlessDaemon, Webhook
-from tests.supervisor.harness import RunningDaemon
+from tests.supervisor.harness import RunningDaemon, workflow
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
 
@@ -76,3 +77,26 @@ def test_every_secret_looking_setting_is_withheld_from_comfyui() -> None:
     assert looks_secret <= secrets.withheld("comfyui")
     assert secrets.withheld("comfyui") == secrets.ALL
     assert secrets.withheld("something-new") == secrets.ALL
+
+
+def test_a_per_request_comfy_org_key_is_never_returned_and_gone_once_the_job_ended(daemons, tmp_path) -> None:
+    d = RunningDaemon(tmp_path, 1, API_KEY="k3y")
+    daemons.append(d)
+    d.start().wait_ready()
+    auth = {"Authorization": "Bearer k3y"}
+    key = "comfy-org-per-request-9999"
+    ids = []
+    for flow in (workflow(3), {"1": {"class_type": "NoSuchNode", "inputs": {}}}):  # one completes, one fails
+        response = d.client.post(f"{d.url}/run", json={"workflow": flow, "comfy_org_api_key": key}, headers=auth)
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["job_id"])
+    d.wait_jobs(ids, {"completed", "failed"}, timeout=20)
+    assert {str(j.status) for j in d.jobs().values()} == {"completed", "failed"}
+    for path in (*(f"/status/{i}" for i in ids), "/jobs", "/stats?include_recent=true", "/health"):
+        response = d.client.get(f"{d.url}{path}", headers=auth)
+        assert response.status_code == 200 and key not in response.text, path
+    conn = apsw.Connection(d.db_path)
+    try:
+        assert all(key not in request for (request,) in conn.execute("SELECT request FROM jobs"))
+    finally:
+        conn.close()

@@ -80,6 +80,12 @@ class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     detail: str | None = None
 
 
+class HealthStatusBody(msgspec.Struct, frozen=True):
+    """/health without a valid key while API_KEY is set: the status only (no path, pids or exit details)."""
+
+    status: Annotated[str, Meta(description="healthy | unhealthy (then HTTP 503)")]
+
+
 class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):
     total_jobs: int
     pending_jobs: int

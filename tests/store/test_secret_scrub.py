@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from store import JobStatus, Store
 from store.backup import backup
+from store.queries import queries
 from tests.store.test_jobs import WORKFLOW, Clock
 
 KEY = "comfyui-org-secret-0123456789"
@@ -167,3 +169,15 @@ def test_a_backup_taken_after_the_job_ended_holds_no_copy_of_the_key(cstore: Sto
     assert KEY.encode() not in Path(copy.path).read_bytes()
     cstore.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert KEY.encode() not in Path(db_path).read_bytes()
+
+
+def test_every_named_query_that_can_end_a_job_removes_the_key() -> None:
+    """A statement added later that makes a job terminal cannot forget the key (checked on queries.sql)."""
+    code = {name: "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+            for name, sql in queries().items()}
+    ending = {name: sql for name, sql in code.items() if sql.startswith("UPDATE jobs")
+              and re.search(r"'(completed|failed|cancelled)'", sql.split("WHERE")[0])}
+    assert {"complete", "fail", "finish_cancelled", "cancel_pending", "requeue", "release", "recover"} <= set(ending)
+    missing = [name for name, sql in ending.items()
+               if "json_remove(request, '$.options.comfy_org_api_key')" not in sql]
+    assert missing == []

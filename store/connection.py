@@ -24,6 +24,7 @@ def connect(path: str, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: 
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = FAST")  # a scrubbed secret leaves no copy in the file (or a backup)
     conn.execute("PRAGMA wal_autocheckpoint = 4000")  # fewer checkpoints than 1000 pages: more claims/s
     return conn
 

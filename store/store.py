@@ -331,7 +331,8 @@ class Store:
                     options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
                     timeout_s: float | None = None) -> Job:
         job_id, now = str(uuid.uuid4()), self.clock()
-        request = {"workflow": workflow, "options": options or {}}
+        # options first: a secret among them stays on the row's own page, which secure_delete wipes when scrubbed
+        request = {"options": options or {}, "workflow": workflow}
         self.conn.execute(self.q["insert_job"], {
             "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
             "max_attempts": max_attempts, "timeout_s": timeout_s,

@@ -12,6 +12,7 @@ import sys
 import httpx
 
 from config.settings import Settings
+from supervisor import secrets
 from supervisor.process import ProcessSpec
 
 
@@ -56,7 +57,7 @@ def comfyui_spec(settings: Settings, instance: int, gpu: str, environ: dict[str,
         "--temp-directory", dirs["temp"], "--disable-auto-launch",
         *shlex.split(settings.comfyui_args),
     ]
-    env = {**environ, "CUDA_VISIBLE_DEVICES": gpu, "PYTHONUNBUFFERED": "1"}
+    env = {**secrets.environment("comfyui", environ), "CUDA_VISIBLE_DEVICES": gpu, "PYTHONUNBUFFERED": "1"}
     return ProcessSpec(name=f"comfyui-{instance}", kind="comfyui", instance=instance, argv=argv, env=env,
                        cwd=path)
 

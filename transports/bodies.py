@@ -74,7 +74,8 @@ class ComponentBody(msgspec.Struct, frozen=True):
 
 class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     status: Annotated[str, Meta(description="healthy | unhealthy (then HTTP 503)")]
-    database_path: str
+    # every field but status is left out for a caller without a valid key while API_KEY is set
+    database_path: str | None = None
     job_stats: JobStats | None = None
     components: dict[str, ComponentBody] = {}
     detail: str | None = None

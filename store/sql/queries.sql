@@ -1,5 +1,6 @@
 -- Named queries of the job store. Every state-changing statement names the states it may leave.
 -- Claim order everywhere: priority DESC, created_at, rowid (the jobs_pending index).
+-- Every statement that ends a job removes the request's comfy_org_api_key: it is kept only while the job can run.
 
 -- name: insert_job
 INSERT INTO jobs (id, status, priority, request, created_at, max_attempts, timeout_s)
@@ -62,22 +63,30 @@ WHERE id = :id AND worker_id = :worker_id AND status = 'running';
 
 -- name: complete
 -- running -> completed
-UPDATE jobs SET status = 'completed', result = :result, completed_at = :now, heartbeat_at = NULL
+UPDATE jobs SET status = 'completed', result = :result, completed_at = :now, heartbeat_at = NULL,
+    request = CASE WHEN instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END
 WHERE id = :id AND worker_id = :worker_id AND status = 'running';
 
 -- name: fail
 -- running -> failed
-UPDATE jobs SET status = 'failed', result = :result, error = :error, completed_at = :now, heartbeat_at = NULL
+UPDATE jobs SET status = 'failed', result = :result, error = :error, completed_at = :now, heartbeat_at = NULL,
+    request = CASE WHEN instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END
 WHERE id = :id AND worker_id = :worker_id AND status = 'running';
 
 -- name: finish_cancelled
 -- running -> cancelled (the executor stopped it in ComfyUI; outputs produced so far are kept)
-UPDATE jobs SET status = 'cancelled', result = :result, error = :error, completed_at = :now, heartbeat_at = NULL
+UPDATE jobs SET status = 'cancelled', result = :result, error = :error, completed_at = :now, heartbeat_at = NULL,
+    request = CASE WHEN instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END
 WHERE id = :id AND worker_id = :worker_id AND status = 'running';
 
 -- name: cancel_pending
 -- pending -> cancelled
 UPDATE jobs SET status = 'cancelled', completed_at = :now, cancel_requested = 1,
+    request = CASE WHEN instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END,
     error = '{"type":"cancelled","message":"cancelled before it started"}'
 WHERE id = :id AND status = 'pending';
 
@@ -93,6 +102,8 @@ SET status = CASE WHEN cancel_requested THEN 'cancelled'
     error = CASE WHEN cancel_requested THEN '{"type":"cancelled","message":"cancelled"}'
                  WHEN attempts < max_attempts THEN error ELSE :error END,
     completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
+    request = CASE WHEN (cancel_requested OR attempts >= max_attempts) AND instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END,
     worker_id = NULL, heartbeat_at = NULL, progress = NULL
 WHERE id = :id AND worker_id = :worker_id AND status = 'running'
 RETURNING id, status;
@@ -103,6 +114,8 @@ UPDATE jobs
 SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
     error = CASE WHEN cancel_requested THEN '{"type":"cancelled","message":"cancelled"}' ELSE error END,
     completed_at = CASE WHEN cancel_requested THEN :now END,
+    request = CASE WHEN cancel_requested AND instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END,
     attempts = max(attempts - 1, 0), worker_id = NULL, heartbeat_at = NULL, progress = NULL
 WHERE id = :id AND worker_id = :worker_id AND status = 'running'
 RETURNING id, status;
@@ -116,6 +129,8 @@ SET status = CASE WHEN cancel_requested THEN 'cancelled'
     error = CASE WHEN cancel_requested THEN '{"type":"cancelled","message":"cancelled"}'
                  WHEN attempts < max_attempts THEN error ELSE :error END,
     completed_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
+    request = CASE WHEN (cancel_requested OR attempts >= max_attempts) AND instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END,
     worker_id = NULL, heartbeat_at = NULL, progress = NULL
 WHERE status = 'running'
   AND (worker_id = :worker_id OR heartbeat_at < :stale_before OR started_at < :started_before)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -20,7 +21,7 @@ from config.logging import get_logger
 from config.settings import Settings
 from store import Store
 from store.policy import NodeLists
-from transports.http.auth import api_key_guard
+from transports.http.auth import api_key_guard, sees_details
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.system import SystemController
@@ -81,6 +82,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             services.clear()
             store.close()
 
+    def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
+        return sees_details(request, settings.api_key, settings.admin_api_key)
+
     guard = api_key_guard(settings.api_key, settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
@@ -88,6 +92,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
         lifespan=[store_lifespan],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
+            "details": Provide(provide_details, sync_to_thread=False),
         },
         guards=[guard] if guard else None,
         exception_handlers={Exception: error_response},

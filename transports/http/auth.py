@@ -28,6 +28,16 @@ def _matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def sees_details(connection: ASGIConnection[Any, Any, Any, Any], api_key: str | None,
+                 admin_api_key: str | None) -> bool:
+    """Whether a caller of a public route may see its details: anyone while API_KEY is unset, else a valid key."""
+    if not api_key:
+        return True
+    given = presented_key(connection)
+    return given is not None and (_matches(given, api_key)
+                                  or (admin_api_key is not None and _matches(given, admin_api_key)))
+
+
 def api_key_guard(api_key: str | None, admin_api_key: str | None) -> Guard | None:
     """A guard enforcing the configured keys, or None when no key is set (the API is open)."""
     if not api_key and not admin_api_key:

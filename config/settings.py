@@ -95,6 +95,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
+    http_header_timeout_s: Annotated[PosFloat, _d("a request whose headers take longer is closed (408)")] = 10.0
+    http_body_timeout_s: Annotated[PosFloat, _d("a request body must progress within each window this long (408)")] = (
+        10.0
+    )
+    http_body_min_rate: Annotated[NonNegInt, _d("bytes/s a request body must average over each window")] = 1024
+    http_max_connections: Annotated[PosInt, _d("open connections at most; beyond, the oldest slow/idle is closed")] = (
+        8192
+    )
 
     # --- supervisor -----------------------------------------------------------------------------------------
     restart_backoff_max_s: Annotated[PosFloat, _d("cap of the restart backoff of a crashed child")] = 30.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
@@ -23,9 +24,13 @@ class SystemController(Controller):
 
     @get("/health", sync_to_thread=False, opt={"public": True}, security=[{}],
          responses={503: errors(503)[503]})
-    def health(self, service: Service) -> Response[HealthBody]:
-        """Job counts and the components' states; 503 when the store is unreadable or a component is down."""
+    def health(self, service: Service, warnings: NamedDependency[list[str]]) -> Response[HealthBody]:
+        """Job counts and the components' states; 503 when the store is unreadable or a component is down.
+
+        ``warnings`` lists what the operator should fix though it does not make the service unhealthy."""
         body = service.health()
+        if warnings:
+            body = msgspec.structs.replace(body, warnings=warnings)
         healthy = body.status == "healthy"
         return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
 

@@ -90,6 +90,23 @@ def test_half_headers_are_bounded_closed_after_the_timeout_and_health_answers(se
             sock.close()
 
 
+def test_an_endless_header_is_cut_with_431(server: Server) -> None:
+    client = Client(server, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    try:
+        for _ in range(64):  # up to 4 MiB, stopping once the server has answered
+            if client.closed_by_server():
+                break
+            try:
+                client.sock.sendall(b"a" * 65536)
+            except OSError:
+                break
+        wait_until(client.closed_by_server, 5, "the answer")
+        assert client.received.startswith(b"HTTP/1.1 431 "), client.received
+        assert httpx.get(server.url + "/health", timeout=5).status_code == 200
+    finally:
+        client.close()
+
+
 def test_a_stalled_or_dripping_body_is_cut_with_408(server: Server) -> None:
     head = b"POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
     stalled = Client(server, head + b'{"workflow": ')

@@ -3,7 +3,8 @@
 uvicorn's httptools protocol, with each connection in one of four phases:
 
 - ``headers``: connected (or a keep-alive request begun) and the request headers not complete. Closed with
-  ``408`` after ``HTTP_HEADER_TIMEOUT_S`` in this phase.
+  ``408`` after ``HTTP_HEADER_TIMEOUT_S`` in this phase, or ``431`` past 64 KiB of request line and headers
+  (the parser would otherwise buffer an endless header, costing memory and CPU).
 - ``body``: headers complete, body still arriving. Every ``HTTP_BODY_TIMEOUT_S`` window must bring at least one
   byte and ``HTTP_BODY_MIN_RATE`` bytes a second on average (or the end of the body), else ``408`` and closed.
   Windows in which the app has paused reading (flow control, a pipelined request waiting) do not count.
@@ -29,6 +30,7 @@ from uvicorn.server import ServerState
 
 from config.logging import get_logger
 
+MAX_HEADER_BYTES = 64 * 1024  # request line + headers (nginx allows 32 KiB, Apache 8 KiB a field)
 _SUMMARY_EVERY_S = 10.0  # closed connections are logged as counts, at most this often (never one line each)
 
 
@@ -58,6 +60,7 @@ def _plain_response(status: bytes, text: str) -> bytes:
 
 _TIMEOUT_HEADERS = _plain_response(b"408 Request Timeout", "request headers not received in time")
 _TIMEOUT_BODY = _plain_response(b"408 Request Timeout", "request body too slow")
+_TOO_LARGE = _plain_response(b"431 Request Header Fields Too Large", "request headers over 64 KiB")
 _TOO_MANY = _plain_response(b"503 Service Unavailable", "too many connections")
 
 
@@ -117,6 +120,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.phase = Phase.HEADERS
         self.timer: asyncio.TimerHandle | None = None
         self.window_bytes = 0  # body bytes received in the current body window
+        self.header_bytes = 0  # bytes received in the current headers phase
 
     # --- phases ------------------------------------------------------------------------------------------
     def _enter(self, phase: Phase) -> None:
@@ -127,6 +131,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self.timer = None
         limits = self.guard.limits
         if phase is Phase.HEADERS:
+            self.header_bytes = 0
             self.timer = self.loop.call_later(limits.header_timeout_s, self._headers_timed_out)
         elif phase is Phase.BODY:
             self.window_bytes = 0
@@ -186,6 +191,13 @@ class GuardedProtocol(HttpToolsProtocol):
             self.timer.cancel()
             self.timer = None
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase is Phase.HEADERS:
+            self.header_bytes += len(data)
+        super().data_received(data)
+        if self.phase is Phase.HEADERS and self.header_bytes > MAX_HEADER_BYTES:
+            self.drop("header_too_large", _TOO_LARGE)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=9000)
     parser.add_argument("--max-connections", type=int, default=8192)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory() as tmp, running_server(
             str(Path(tmp) / "jobs.db"), HTTP_MAX_CONNECTIONS=str(args.max_connections),

@@ -19,6 +19,10 @@ NonNegInt = Annotated[int, Meta(ge=0)]
 PosInt = Annotated[int, Meta(ge=1)]
 NonNegFloat = Annotated[float, Meta(ge=0)]
 PosFloat = Annotated[float, Meta(gt=0)]
+Origins = Annotated[str, Meta(pattern=r"^\s*(\*|https?://[^/,\s]+)\s*(,\s*(\*|https?://[^/,\s]+)\s*)*$",
+                              extra={"expected": "comma-separated origins such as https://app.example.com "
+                                                 "(scheme://host[:port], no path), or *",
+                                     "example": "https://app.example.com, http://localhost:3000"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -95,6 +99,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
+    cors_allow_origins: Annotated[Origins | None, _d("browser origins allowed to call the API (list, or *)")] = (
+        None
+    )
+    http_header_timeout_s: Annotated[PosFloat, _d("a request whose headers take longer is closed (408)")] = 10.0
+    http_body_timeout_s: Annotated[PosFloat, _d("a request body must progress within each window this long (408)")] = (
+        10.0
+    )
+    http_body_min_rate: Annotated[NonNegInt, _d("bytes/s a request body must average over each window")] = 1024
+    http_max_connections: Annotated[PosInt, _d("open connections at most; beyond, the oldest slow/idle is closed")] = (
+        8192
+    )
 
     # --- workflow policy (checked at submit and again by the executor) --------------------------------------
     node_denylist: Annotated[str, _d("comma-separated node class types that never run (400 at submit)")] = ""
@@ -148,7 +163,7 @@ def describe(field: msgspec.inspect.Field) -> str:
 def expected_text(t: msgspec.inspect.Type) -> str:
     """What a value of this type must look like, in words."""
     if isinstance(t, msgspec.inspect.Metadata):
-        return expected_text(t.type)
+        return str((t.extra or {}).get("expected") or expected_text(t.type))
     if isinstance(t, msgspec.inspect.UnionType):
         return " or ".join(expected_text(x) for x in t.types if not isinstance(x, msgspec.inspect.NoneType))
     if isinstance(t, msgspec.inspect.BoolType):

@@ -79,6 +79,7 @@ class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     job_stats: JobStats | None = None
     components: dict[str, ComponentBody] = {}
     detail: str | None = None
+    warnings: list[str] = []  # e.g. the API open beyond loopback (API_KEY unset)
 
 
 class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -21,7 +21,9 @@ from config.logging import get_logger
 from config.settings import Settings
 from store import Store
 from store.policy import NodeLists
+from transports.exposure import open_api_warnings
 from transports.http.auth import api_key_guard, sees_details
+from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.system import SystemController
@@ -85,7 +87,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
     def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
         return sees_details(request, settings.api_key, settings.admin_api_key)
 
-    guard = api_key_guard(settings.api_key, settings.admin_api_key)
+    key_guard = api_key_guard(settings.api_key, settings.admin_api_key)
+    origins = allowed_origins(settings.cors_allow_origins)
+    warnings = open_api_warnings(settings.api_host, settings.api_key, settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
         route_handlers=[JobsController, SystemController, AdminController],
@@ -93,8 +97,10 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "details": Provide(provide_details, sync_to_thread=False),
+            "warnings": Provide(lambda: warnings, sync_to_thread=False, use_cache=True),
         },
-        guards=[guard] if guard else None,
+        guards=[origin_guard(origins), *([key_guard] if key_guard else []), json_guard],
+        cors_config=cors_config(origins),
         exception_handlers={Exception: error_response},
         request_max_body_size=int(settings.max_request_mb * _MB),
         openapi_config=_openapi(settings),

@@ -40,6 +40,12 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     limit = OutputLimit(settings.runpod_max_output_mb, make_uploader(settings))
     handler = Handler(service, limit, log, send_progress=sdk.progress_sink(runpod),
                       refresh_worker=settings.refresh_worker)
+    if settings.serve_api_locally:
+        from transports.runpod import local_api
+
+        local_api.limit_request_size(settings.max_request_mb)
+        if (warning := local_api.exposure_warning(settings.api_host)) is not None:
+            log.warning("runpod_local_api_exposed", detail=warning)
     test_input = getattr(args, "test_input", None)
     sys.argv = [sys.argv[0], *sdk.argv(settings, test_input)]
     log.info("runpod_starting", mode=sdk.mode(settings, test_input), concurrency=sdk.job_capacity(settings),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -24,11 +25,15 @@ class SystemController(Controller):
 
     @get("/health", sync_to_thread=False, opt={"public": True}, security=[{}],
          responses={503: ResponseSpec(HealthBody, description="unhealthy", generate_examples=False)})
-    def health(self, service: Service, details: NamedDependency[bool]) -> Response[HealthBody]:
+    def health(self, service: Service, details: NamedDependency[bool],
+               warnings: NamedDependency[list[str]]) -> Response[HealthBody]:
         """Job counts and the components' states; 503 when the store is unreadable or a component is down.
 
-        With API_KEY set, a caller without a valid key gets the status only (same HTTP status)."""
+        With API_KEY set, a caller without a valid key gets the status only (same HTTP status).
+        ``warnings`` lists what the operator should fix though it does not make the service unhealthy."""
         body = service.health()
+        if warnings:
+            body = msgspec.structs.replace(body, warnings=warnings)
         code = HTTP_200_OK if body.status == "healthy" else HTTP_503_SERVICE_UNAVAILABLE
         return Response(body if details else HealthBody(status=body.status), status_code=code)
 

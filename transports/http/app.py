@@ -67,7 +67,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
         app.state.service = JobService(store, max_images=settings.max_images,
                                        max_attempts=settings.job_max_attempts,
                                        default_timeout_s=settings.job_timeout_s,
-                                       poll_interval_s=settings.poll_interval_s)
+                                       poll_interval_s=settings.poll_interval_s,
+                                       heartbeat_stale_s=settings.heartbeat_stale_s)
         services.append(app.state.service)
         if freeze_gc:
             gc.collect()

@@ -17,6 +17,6 @@ from store.model import (
 from store.store import Store
 
 __all__ = [
-    "TERMINAL", "Component", "InputImage", "InvalidTransition", "Job", "JobNotFound", "JobStatus", "Lease", "OutputFile",
-    "Page", "Progress", "Recovered", "Store", "StoreError", "StuckReset",
+    "TERMINAL", "Component", "InputImage", "InvalidTransition", "Job", "JobNotFound", "JobStatus", "Lease",
+    "OutputFile", "Page", "Progress", "Recovered", "Store", "StoreError", "StuckReset",
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import ctypes.util
+import errno
 import os
 import signal
 import subprocess

@@ -5,6 +5,7 @@ The probe (``GET /system_stats``) is the only piece of ComfyUI's protocol the su
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import os
 import shlex
@@ -95,7 +96,7 @@ async def probe_child(client: httpx.AsyncClient, url: str, port: int | None, chi
     Returns the verdict and who owns the port (None when not checked)."""
     owner = None
     if port is not None and child is not None:
-        owner = ports.owner(port, child)
+        owner = await asyncio.to_thread(ports.owner, port, child)  # reading /proc/net/tcp costs ~10 ms
         if owner is ports.Owner.NOBODY:
             return Probe.NOT_READY, owner
         if owner is ports.Owner.STRANGER:

@@ -85,7 +85,8 @@ class Loop:
         try:
             verdict, owner = await probe_child(client, inst.url, proc.spec.port, proc.pid, self.probe_timeout_s)
             if verdict is Probe.STRANGER and proc.spec.port is not None:
-                self.daemon.comfyui_not_ours(inst, generation, ports.holder(proc.spec.port))
+                holder = await asyncio.to_thread(ports.holder, proc.spec.port)
+                self.daemon.comfyui_not_ours(inst, generation, holder)
                 return
             if owner is ports.Owner.UNKNOWN and not self.unverified_warned:
                 self.unverified_warned = True

@@ -96,6 +96,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
 
+    # --- workflow policy (checked at submit and again by the executor) --------------------------------------
+    node_denylist: Annotated[str, _d("comma-separated node class types that never run (400 at submit)")] = ""
+    node_allowlist: Annotated[str, _d("comma-separated node class types; set = only these run (400 at submit)")] = ""
+
     # --- supervisor -----------------------------------------------------------------------------------------
     restart_backoff_max_s: Annotated[PosFloat, _d("cap of the restart backoff of a crashed child")] = 30.0
     restart_max_failures: Annotated[PosInt, _d("failures within RESTART_WINDOW_S that make a child fatal")] = 5

@@ -65,6 +65,10 @@ class ComfyClient:
     async def system_stats(self) -> dict[str, Any]:
         return await self._json("GET", "/system_stats")  # type: ignore[no-any-return]
 
+    async def object_info(self) -> Any:
+        """Every installed node class with its inputs (a few MB with custom nodes; read once per start)."""
+        return await self._json("GET", "/object_info")
+
     async def upload_image(self, data: bytes, name: str, subfolder: str) -> str:
         """Upload to the input folder (overwrite); returns the name LoadImage uses: ``subfolder/name``."""
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"

@@ -25,6 +25,7 @@ from executor.comfy_client import ComfyClient
 from executor.errors import (
     ComfyUnavailable,
     ExecutionFailed,
+    InvalidInput,
     JobFailed,
     TimedOut,
     execution_error,
@@ -35,6 +36,8 @@ from executor.protocol import HistoryEntry, Outcome
 from executor.storage import OutputSink
 from executor.tracker import PromptState, PromptTracker
 from store import Job, Progress, Store, StoreError
+from store.policy import OPEN as OPEN_POLICY
+from store.policy import PolicyViolation, WorkflowPolicy
 
 STOP_WAIT_S = 30.0  # after an interrupt, how long to wait for ComfyUI to stop before giving up on the prompt
 
@@ -63,6 +66,7 @@ class Runtime(msgspec.Struct, kw_only=True):
     client_id: str
     routes: dict[str, JobRun]  # prompt id -> run, for the websocket's events
     on_unavailable: Callable[[], None]
+    policy: WorkflowPolicy = OPEN_POLICY  # node lists + the catalog of this executor's ComfyUI (replaced when re-read)
 
 
 class JobRun:
@@ -135,6 +139,10 @@ class JobRun:
 
     async def _prepare(self) -> dict[str, Any]:
         images = self.rt.store.get_inputs(self.job.id)
+        try:  # on the workflow as submitted: the rewrite below makes our own names jobs/<id>/... paths
+            self.rt.policy.check(self.job.workflow, (image.name for image in images))
+        except PolicyViolation as exc:
+            raise InvalidInput(exc.message, **exc.details) from None
         renames = await inputs.upload_inputs(self.rt.client, self.job.id, images)
         if renames:
             self.log.debug("inputs_uploaded", count=len(renames))

@@ -17,6 +17,7 @@ import apsw
 
 from config.logging import get_logger
 from config.settings import Settings
+from executor import node_catalog
 from executor import protocol as p
 from executor.comfy_client import ComfyClient
 from executor.errors import ComfyUnavailable
@@ -25,6 +26,7 @@ from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState
 from store import Job, Store
+from store.policy import NodeLists, WorkflowPolicy
 
 EXIT_OK = 0
 EXIT_REFRESH = 3  # REFRESH_WORKER: ask the supervisor for a fresh ComfyUI (docs/internals.md)
@@ -54,7 +56,9 @@ class Executor:
         self.depth = 1 if settings.refresh_worker else settings.pipeline_depth
         self.rt = Runtime(settings=settings, store=store, client=self.client,
                           sink=sink or make_sink(settings), worker_id=worker_id, client_id=client_id,
-                          routes={}, on_unavailable=self._unavailable)
+                          routes={}, on_unavailable=self._unavailable,
+                          policy=WorkflowPolicy(lists=NodeLists.parse(settings.node_denylist,
+                                                                      settings.node_allowlist)))
         ws_url = self.comfyui_url.replace("http", "ws", 1) + f"/ws?clientId={client_id}"
         self.socket = ComfySocket(ws_url, self._on_event, attempts=settings.websocket_reconnect_attempts,
                                   delay_s=settings.websocket_reconnect_delay_s,
@@ -99,6 +103,7 @@ class Executor:
     async def _wait_ready_then_connect(self) -> None:
         await self._probe_until_ready()
         await self._discard_orphans()
+        await self._read_catalog()
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
                             asyncio.create_task(self._heartbeat_loop(), name="heartbeat")]
@@ -112,6 +117,22 @@ class Executor:
             except ComfyUnavailable as exc:
                 self.log.debug("comfyui_not_ready", reason=exc.message)
             await asyncio.sleep(self.settings.comfyui_probe_interval_s)
+
+    async def _read_catalog(self) -> None:
+        """The node classes of our ComfyUI (re-read after it came back: custom nodes may have changed), for
+        this executor's checks and, through the store, the transport's. Unreadable: the fallback applies."""
+        try:
+            catalog = await node_catalog.read(self.client)
+        except (ComfyUnavailable, ValueError) as exc:
+            self.log.warning("node_catalog_unavailable", reason=str(exc))
+            return
+        self.rt.policy = WorkflowPolicy(lists=self.rt.policy.lists, catalog=catalog)
+        try:
+            changed = self.store.put_node_catalog(catalog)
+        except apsw.Error as exc:  # the transports keep their copy; ours is already in use
+            self.log.warning("node_catalog_not_stored", reason=f"{type(exc).__name__}: {exc}")
+            return
+        self.log.info("node_catalog_read", node_types=len(catalog.file_inputs), stored=changed)
 
     async def _discard_orphans(self) -> None:
         """Remove what a crashed predecessor (same worker, so same client id) left in ComfyUI: the store has
@@ -213,6 +234,7 @@ class Executor:
 
     async def _recover_availability(self) -> None:
         await self._probe_until_ready()
+        await self._read_catalog()
         await self.socket.connected.wait()
         self.comfy_ok.set()
         self.wake.set()

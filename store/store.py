@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,11 +25,13 @@ from store.model import (
     Recovered,
     StuckReset,
 )
+from store.policy import NodeCatalog
 from store.queries import queries
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _decode_progress = msgspec.json.Decoder(Progress).decode
+_decode_catalog = msgspec.json.Decoder(dict[str, tuple[str, ...]]).decode
 _FAR_FUTURE = 1e18
 
 
@@ -309,6 +312,29 @@ class Store:
 
     def clear_components(self) -> None:
         self.conn.execute(self.q["delete_components"])
+
+    # --- the node catalog (store/policy.py) --------------------------------------------------------------------
+
+    def put_node_catalog(self, catalog: NodeCatalog) -> bool:
+        """Keep the catalog an executor read from ComfyUI; False when the stored one was the same."""
+        text = _encode(dict(sorted(catalog.file_inputs.items())))
+        digest = hashlib.sha256(text).hexdigest()
+        self.conn.execute(self.q["put_node_catalog"], {"digest": digest, "catalog": text.decode(),
+                                                       "now": self.clock()})
+        return bool(self.conn.changes())
+
+    def node_catalog_digest(self) -> str | None:
+        """Changes whenever the catalog does: one indexed read, cheap enough for every submit."""
+        rows = self._rows("get_node_catalog_digest")
+        return str(rows[0][0]) if rows else None
+
+    def node_catalog(self) -> tuple[str, NodeCatalog] | None:
+        """(digest, catalog), or None before any executor has read ComfyUI's /object_info."""
+        rows = self._rows("get_node_catalog")
+        if not rows:
+            return None
+        digest, text = rows[0]
+        return str(digest), NodeCatalog(file_inputs=_decode_catalog(text))
 
     def pending_position(self, job_id: str) -> int | None:
         """1 for the job claimed next, None when not pending; counts the jobs ahead (jobs_pending index)."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from store import Job, JobStatus, OutputFile, Store
+from store.policy import NodeLists
 from transports.batching import Batcher
 from transports.bodies import (
     CleanupBody,
@@ -27,6 +28,7 @@ from transports.bodies import (
 from transports.errors import InvalidRequest, OutputNotFound
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
+from transports.workflow_policy import PolicySource
 
 _REFRESH_S = 1.0  # a waiter re-reads its job at least this often (changes made through our own connection)
 
@@ -46,8 +48,10 @@ class JobService:
 
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
-                 heartbeat_stale_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, node_lists: NodeLists | None = None,
+                 heartbeat_stale_s: float = 30.0) -> None:
         self.store = store
+        self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s

@@ -172,3 +172,16 @@ SELECT 1 + (SELECT count(*) FROM jobs INDEXED BY jobs_pending
             WHERE status = 'pending' AND priority = me.priority AND created_at = me.created_at
               AND rowid < me.rowid)
 FROM jobs AS me WHERE me.id = :id AND me.status = 'pending';
+
+-- name: put_node_catalog
+-- the catalog ComfyUI's /object_info gave an executor; rewritten only when it changed
+INSERT INTO node_catalog (id, digest, catalog, updated_at) VALUES (1, :digest, :catalog, :now)
+ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, catalog = excluded.catalog,
+    updated_at = excluded.updated_at
+WHERE node_catalog.digest <> excluded.digest;
+
+-- name: get_node_catalog_digest
+SELECT digest FROM node_catalog WHERE id = 1;
+
+-- name: get_node_catalog
+SELECT digest, catalog FROM node_catalog WHERE id = 1;

@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from config.logging import get_logger
 from config.settings import Settings
 from store import Store
+from store.policy import NodeLists
 from transports.http.auth import api_key_guard
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        max_attempts=settings.job_max_attempts,
                                        default_timeout_s=settings.job_timeout_s,
                                        poll_interval_s=settings.poll_interval_s,
+                                       node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s)
         services.append(app.state.service)
         if freeze_gc:

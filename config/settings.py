@@ -122,7 +122,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stop_timeout_s: Annotated[PosFloat, _d("after SIGTERM, seconds before a child gets SIGKILL")] = 10.0
     cleanup_interval_s: Annotated[PosFloat, _d("seconds between cleanups and stuck-job resets")] = 3600.0
     cleanup_max_age_hours: Annotated[NonNegFloat, _d("terminal jobs older than this are deleted")] = 24.0
-    stuck_max_running_hours: Annotated[NonNegFloat, _d("running jobs older than this are reset")] = 2.0
+    stuck_max_running_hours: Annotated[NonNegFloat, _d(
+        "hourly stuck-job reset: a job running this long past its own deadline is stopped (live executor) "
+        "or requeued (stale heartbeat)")] = 2.0
     recovery_interval_s: Annotated[PosFloat, _d("seconds between stale-heartbeat recoveries")] = 5.0
 
     # --- RunPod transport -----------------------------------------------------------------------------------

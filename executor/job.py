@@ -74,6 +74,7 @@ class JobRun:
         self.rt, self.job, self.predecessor = rt, job, predecessor
         self.phase = Phase.PREPARING
         self.cancel_requested = job.cancel_requested
+        self.stop_requested = False  # reset-stuck found it over the limit: stop it like its own deadline
         self.release_requested = False
         self.tracker: PromptTracker | None = None
         self.task: asyncio.Task[None] | None = None
@@ -122,8 +123,9 @@ class JobRun:
         workflow = await self._prepare()
         if self.predecessor:
             await self.predecessor.submitted.wait()
-        if self.cancel_requested:
-            await self._finish(Ending.CANCELLED, None, Collected(files=[], texts=[], missing=[]))
+        if self.cancel_requested or self.stop_requested:
+            ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
+            await self._finish(ending, None, Collected(files=[], texts=[], missing=[]))
             return
         ending, entry = await self._execute(workflow)
         collected = await self._collect(entry)
@@ -185,7 +187,8 @@ class JobRun:
                 return ending, None
             if tracker.state is PromptState.VANISHED:
                 raise ComfyUnavailable(tracker.reason)
-            if ending is Ending.NORMAL and (self.cancel_requested or self._deadline_passed(tracker)):
+            if ending is Ending.NORMAL and (self.cancel_requested or self.stop_requested
+                                            or self._deadline_passed(tracker)):
                 ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
                 self.log.info("prompt_stopping", reason=ending.value, prompt_id=tracker.prompt_id)
                 await reconcile.stop(self.rt.client, tracker)
@@ -254,6 +257,9 @@ class JobRun:
                 self.log.debug("outputs_removed", count=removed)
 
     def _error(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> JobFailed | None:
+        if ending is Ending.TIMEOUT and self.stop_requested:
+            return TimedOut("job ran longer than the stuck-job limit (reset-stuck) and was interrupted",
+                            timeout_s=self.timeout_s, stopped_by="reset_stuck")
         if ending is Ending.TIMEOUT:
             return TimedOut(f"job ran longer than its deadline of {self.timeout_s:g} s and was interrupted",
                             timeout_s=self.timeout_s)
@@ -310,6 +316,14 @@ class JobRun:
         if not self.cancel_requested:
             self.cancel_requested = True
             self.log.info("job_cancel_requested")
+            if self.tracker:
+                self.tracker.poke()
+
+    def request_stop(self) -> None:
+        """reset-stuck asks for this job to end: interrupted in ComfyUI, failed with ``timeout``."""
+        if not self.stop_requested:
+            self.stop_requested = True
+            self.log.warning("job_stop_requested", reason="reset_stuck")
             if self.tracker:
                 self.tracker.poke()
 

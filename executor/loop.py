@@ -278,9 +278,13 @@ class Executor:
                 self.log.warning("heartbeat_failed", reason=f"{type(exc).__name__}: {exc}")
 
     def heartbeat(self) -> None:
-        """Renew the lease of the jobs this executor runs (no other); a cancel asked for reaches the job here."""
-        flags = self.store.heartbeat(self.rt.worker_id, [run.job.id for run in self.active])
+        """Renew the lease of the jobs this executor runs (no other); a cancel or a stop (reset-stuck) asked for
+        reaches the job here."""
+        leases = self.store.heartbeat(self.rt.worker_id, [run.job.id for run in self.active])
         for run in list(self.active):
-            if flags.get(run.job.id):
+            lease = leases.get(run.job.id)
+            if lease and lease.cancel_requested:
                 run.request_cancel()
+            if lease and lease.stop_requested:
+                run.request_stop()
             run.write_progress(self.settings.progress_throttle_s, force=True)

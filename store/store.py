@@ -18,10 +18,12 @@ from store.model import (
     InputImage,
     Job,
     JobStatus,
+    Lease,
     OutputFile,
     Page,
     Progress,
     Recovered,
+    StuckReset,
 )
 from store.policy import NodeCatalog
 from store.queries import queries
@@ -39,7 +41,8 @@ def _json(value: Any) -> str | None:
 
 def _job(row: tuple[Any, ...]) -> Job:
     (job_id, status, priority, request, result, error, created_at, started_at, completed_at, attempts,
-     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row
+     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row[:16]
+    # columns added by later migrations (stop_requested) are read where they are needed, not into Job
     return Job(
         id=job_id, status=JobStatus(status), priority=priority, request=_decode(request),
         result=_decode(result) if result else None, error=_decode(error) if error else None,
@@ -162,11 +165,11 @@ class Store:
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
         return _job(rows[0]) if rows else None
 
-    def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, bool]:
+    def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, Lease]:
         """Renew the lease of the running jobs of a worker (only ``job_ids`` when given, so a job the worker no
-        longer runs goes stale and is recovered); returns job id -> cancel requested."""
+        longer runs goes stale and is recovered); returns job id -> whether a cancel or a stop was asked for."""
         ids = None if job_ids is None else _json(list(job_ids))
-        return {job_id: bool(cancel) for job_id, cancel in
+        return {job_id: Lease(cancel_requested=bool(cancel), stop_requested=bool(stop)) for job_id, cancel, stop in
                 self._rows("heartbeat", worker_id=worker_id, ids=ids, now=self.clock())}
 
     def record_progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
@@ -237,13 +240,16 @@ class Store:
 
     # --- recovery and maintenance -----------------------------------------------------------------------------
 
-    def _recover(self, reason: str, worker_id: str | None = None, stale_before: float | None = None,
-                 started_before: float | None = None) -> list[Recovered]:
+    def _recover(self, reason: str, **params: Any) -> list[Recovered]:
         error = {"type": "comfyui_unavailable", "message": f"attempts used up ({reason})"}
         with write_transaction(self.conn):
-            rows = self._rows("recover", worker_id=worker_id, stale_before=stale_before,
-                              started_before=started_before, error=_json(error), now=self.clock())
+            rows = self._recover_rows(error, **params)
         return [Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows]
+
+    def _recover_rows(self, error: dict[str, Any], **params: Any) -> list[tuple[Any, ...]]:
+        wanted = {"worker_id": None, "stale_before": None, "limit_s": None, "own_deadline": 0,
+                  "default_timeout_s": None, **params}
+        return self._rows("recover", error=_json(error), now=self.clock(), **wanted)
 
     def recover_worker(self, worker_id: str) -> list[Recovered]:
         """Every running job of a worker that died: requeued, or failed when its attempts are used up."""
@@ -253,9 +259,23 @@ class Store:
         """Running jobs whose heartbeat is older than this: requeued or failed."""
         return self._recover("heartbeat lost", stale_before=self.clock() - older_than_s)
 
-    def reset_stuck(self, max_running_hours: float) -> list[Recovered]:
-        """Running jobs started longer ago than this (the seed's /admin/reset-stuck): requeued or failed."""
-        return self._recover("stuck", started_before=self.clock() - max_running_hours * 3600)
+    def reset_stuck(self, max_running_hours: float, *, stale_after_s: float,
+                    default_timeout_s: float | None = None) -> StuckReset:
+        """Running jobs claimed longer ago than ``max_running_hours`` (the seed's /admin/reset-stuck).
+
+        Those whose heartbeat is older than ``stale_after_s`` (no executor runs them) are requeued or ended;
+        those whose executor still heartbeats are flagged ``stop_requested``: that executor interrupts them and
+        fails them with ``timeout`` (a job is never requeued while its executor runs it). With
+        ``default_timeout_s`` (the hourly maintenance) each job's own deadline (its ``timeout_s``, else this)
+        is added to the limit, so a job within its deadline is left alone."""
+        params = {"limit_s": max_running_hours * 3600, "own_deadline": int(default_timeout_s is not None),
+                  "default_timeout_s": default_timeout_s, "stale_before": self.clock() - stale_after_s}
+        error = {"type": "comfyui_unavailable", "message": "attempts used up (stuck, heartbeat lost)"}
+        with write_transaction(self.conn):
+            rows = self._recover_rows(error, **params)
+            stopping = [job_id for (job_id,) in self._rows("request_stop", now=self.clock(), **params)]
+        return StuckReset(recovered=[Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows],
+                          stopping=stopping)
 
     def cleanup(self, max_age_hours: float, *, batch: int = 200, pause_s: float = 0.002) -> int:
         """Delete completed/failed/cancelled jobs older than this, a short transaction per batch."""

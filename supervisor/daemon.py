@@ -158,6 +158,19 @@ class Daemon:
             self.log.warning("jobs_recovered", reason=reason, worker_id=inst.worker_id,
                              jobs=[r.id for r in recovered], statuses=[str(r.status) for r in recovered])
 
+    def comfyui_not_ours(self, inst: Instance, generation: int, holder: str | None) -> None:
+        """A stranger serves this spawned ComfyUI's port: its executor is stopped at once (no upload, prompt or key
+        goes there) and the child is killed; that counts as a failure, its restart is refused while the port
+        stays taken, and the daemon gives up (fatal) when it never frees."""
+        proc = inst.comfyui
+        if generation != proc.generation or proc.kill_reason == "port_taken" or not proc.alive:
+            return
+        self.log.error("comfyui_port_taken", instance=inst.index, port=proc.spec.port, holder=holder,
+                       child=proc.name, child_pid=proc.pid)
+        if inst.executor.state in (S.STARTING, S.RUNNING):
+            inst.executor.kill_now()
+        proc.kill("port_taken")
+
     def _keep_executors_with_comfyui(self) -> None:
         """An executor whose ComfyUI is not running is stopped at once (its jobs are recovered)."""
         for inst in self.instances:

@@ -45,6 +45,7 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
                     os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             return f"DATA_DIR={settings.data_dir}: cannot create ComfyUI's folders: {exc}"
+        return comfyui.port_problem(settings)
     return None
 
 

@@ -55,13 +55,16 @@ class Maintenance:
                 self.log.warning("jobs_recovered", reason="heartbeat_stale", jobs=[r.id for r in recovered],
                                  statuses=[str(r.status) for r in recovered])
         if "cleanup" in tasks:
-            stuck = store.reset_stuck(s.stuck_max_running_hours)
-            if stuck:
-                self.log.warning("jobs_recovered", reason="stuck", jobs=[r.id for r in stuck],
-                                 statuses=[str(r.status) for r in stuck])
+            stuck = store.reset_stuck(s.stuck_max_running_hours, stale_after_s=s.heartbeat_stale_s,
+                                      default_timeout_s=s.job_timeout_s)
+            if stuck.recovered:
+                self.log.warning("jobs_recovered", reason="stuck", jobs=[r.id for r in stuck.recovered],
+                                 statuses=[str(r.status) for r in stuck.recovered])
+            if stuck.stopping:
+                self.log.warning("jobs_stop_requested", reason="stuck", jobs=stuck.stopping)
             deleted = store.cleanup(s.cleanup_max_age_hours)
-            self.log.info("maintenance_cleanup", deleted=deleted, reset_stuck=len(stuck),
-                          max_age_hours=s.cleanup_max_age_hours)
+            self.log.info("maintenance_cleanup", deleted=deleted, reset_stuck=len(stuck.recovered),
+                          stop_requested=len(stuck.stopping), max_age_hours=s.cleanup_max_age_hours)
 
     def poll(self) -> None:
         """Start the due tasks on the worker thread unless the previous ones are still running."""

@@ -99,11 +99,12 @@ class CleanupBody(msgspec.Struct, frozen=True):
 
 
 class ResetStuckBody(msgspec.Struct, frozen=True):
-    reset_jobs: int
+    reset_jobs: int  # recovered: no executor heartbeats them any more
     requeued: list[str]
     failed: list[str]
     max_running_time_hours: float
     message: str
+    stopping: list[str] = []  # their executor is alive: asked to interrupt them (they end failed, `timeout`)
 
 
 class DeletedBody(msgspec.Struct, frozen=True):

@@ -48,13 +48,15 @@ class JobService:
 
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic, node_lists: NodeLists | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, node_lists: NodeLists | None = None,
+                 heartbeat_stale_s: float = 30.0) -> None:
         self.store = store
         self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s
         self.poll_interval_s = poll_interval_s
+        self.heartbeat_stale_s = heartbeat_stale_s
         self.clock = clock
         self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
 
@@ -158,13 +160,16 @@ class JobService:
         return CleanupBody(deleted_jobs=n, max_age_hours=max_age_hours, message=f"Cleaned up {n} old jobs")
 
     def reset_stuck(self, max_running_hours: float) -> ResetStuckBody:
-        """Jobs running too long go back to pending, or end failed (cancelled if asked) without attempts."""
-        recovered = self.store.reset_stuck(max_running_hours)
+        """Jobs running too long whose heartbeat is stale go back to pending, or end failed (cancelled if asked)
+        without attempts; those whose executor still heartbeats are asked to stop through it (``timeout``)."""
+        reset = self.store.reset_stuck(max_running_hours, stale_after_s=self.heartbeat_stale_s)
+        recovered = reset.recovered
         requeued = [r.id for r in recovered if r.status is JobStatus.PENDING]
         ended = [r.id for r in recovered if r.status is not JobStatus.PENDING]
         return ResetStuckBody(reset_jobs=len(recovered), requeued=requeued, failed=ended,
-                              max_running_time_hours=max_running_hours,
-                              message=f"Reset {len(recovered)} stuck jobs")
+                              max_running_time_hours=max_running_hours, stopping=reset.stopping,
+                              message=f"Reset {len(recovered)} stuck jobs, asked {len(reset.stopping)} "
+                                      "running jobs to stop")
 
     def delete(self, job_id: str) -> DeletedBody:
         """Raises JobNotFound, or InvalidTransition while the job is pending or running."""

@@ -42,19 +42,19 @@ ORDER BY created_at DESC, id DESC LIMIT :limit;
 -- pending -> running
 UPDATE jobs
 SET status = 'running', worker_id = :worker_id, started_at = :now, heartbeat_at = :now,
-    attempts = attempts + 1, progress = NULL
+    attempts = attempts + 1, progress = NULL, stop_requested = 0
 WHERE rowid = (SELECT rowid FROM jobs INDEXED BY jobs_pending WHERE status = 'pending'
                ORDER BY priority DESC, created_at, rowid LIMIT 1)
   AND status = 'pending'
 RETURNING *;
 
 -- name: heartbeat
--- running -> running (lease renewed); returns the jobs and whether a cancel was asked for.
+-- running -> running (lease renewed); returns the jobs and whether a cancel or a stop was asked for.
 -- :ids (a JSON list, or NULL for all) names the jobs the worker really runs: any other stays stale
 UPDATE jobs SET heartbeat_at = :now
 WHERE worker_id = :worker_id AND status = 'running'
   AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
-RETURNING id, cancel_requested;
+RETURNING id, cancel_requested, stop_requested;
 
 -- name: record_progress
 -- running -> running
@@ -121,8 +121,9 @@ WHERE id = :id AND worker_id = :worker_id AND status = 'running'
 RETURNING id, status;
 
 -- name: recover
--- running -> pending | failed | cancelled, for the jobs of a dead worker (:worker_id), with a stale heartbeat
--- (:stale_before) or started too long ago (:started_before); an unused condition is given as NULL
+-- running -> pending | failed | cancelled, for the jobs of a dead worker (:worker_id) or with a stale heartbeat
+-- (:stale_before); with :limit_s (reset_stuck) only those also over the stuck-job limit (see request_stop).
+-- An unused condition is given as NULL
 UPDATE jobs
 SET status = CASE WHEN cancel_requested THEN 'cancelled'
                   WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
@@ -133,8 +134,22 @@ SET status = CASE WHEN cancel_requested THEN 'cancelled'
                    THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END,
     worker_id = NULL, heartbeat_at = NULL, progress = NULL
 WHERE status = 'running'
-  AND (worker_id = :worker_id OR heartbeat_at < :stale_before OR started_at < :started_before)
+  AND (worker_id = :worker_id OR heartbeat_at < :stale_before)
+  AND (:limit_s IS NULL
+       OR started_at + :limit_s + CASE WHEN :own_deadline THEN coalesce(timeout_s, :default_timeout_s) ELSE 0 END
+          < :now)
 RETURNING id, status;
+
+-- name: request_stop
+-- running -> running (stop_requested: its executor interrupts it and fails it with `timeout`), for the jobs
+-- over the stuck-job limit whose heartbeat is fresh: their executor is alive, so they are never requeued
+-- behind its back. The limit is :limit_s since the claim, plus the job's own deadline when :own_deadline
+-- (the hourly maintenance), so a job within its deadline is never stopped by it
+UPDATE jobs SET stop_requested = 1
+WHERE status = 'running' AND heartbeat_at >= :stale_before
+  AND started_at + :limit_s + CASE WHEN :own_deadline THEN coalesce(timeout_s, :default_timeout_s) ELSE 0 END
+      < :now
+RETURNING id;
 
 -- name: cleanup_batch
 -- completed | failed | cancelled -> deleted, oldest first, a batch at a time

@@ -72,7 +72,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        max_attempts=settings.job_max_attempts,
                                        default_timeout_s=settings.job_timeout_s,
                                        poll_interval_s=settings.poll_interval_s,
-                                       node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist))
+                                       node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
+                                       heartbeat_stale_s=settings.heartbeat_stale_s)
         services.append(app.state.service)
         if freeze_gc:
             gc.collect()

@@ -29,7 +29,8 @@ class AdminController(Controller):
 
     @post("/reset-stuck", status_code=200, sync_to_thread=False, responses=errors(400, 401, 403, 415))
     def reset_stuck(self, service: Service, max_running_time_hours: Hours = 2) -> ResetStuckBody:
-        """Return jobs running longer than this to pending (failed when their attempts are used up)."""
+        """Jobs running longer than this: with a stale heartbeat back to pending (failed when their attempts are
+        used up); with a live executor asked to stop through it (they end failed with a ``timeout`` error)."""
         return service.reset_stuck(max_running_time_hours)
 
     @delete("/job/{job_id:str}", status_code=200, sync_to_thread=False,

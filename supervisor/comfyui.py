@@ -14,8 +14,7 @@ import sys
 import httpx
 
 from config.settings import Settings
-from supervisor import secrets
-from supervisor import ports
+from supervisor import ports, secrets
 from supervisor.process import ProcessSpec
 
 

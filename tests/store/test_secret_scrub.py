@@ -115,7 +115,7 @@ def _recover_stale_failed(s: Store) -> str:
 
 def _reset_stuck_failed(s: Store) -> str:
     job_id = claimed(s, max_attempts=1)
-    assert [r.status for r in s.reset_stuck(-1)] == [JobStatus.FAILED]
+    assert [r.status for r in s.reset_stuck(-1, stale_after_s=-1).recovered] == [JobStatus.FAILED]
     return job_id
 
 

@@ -34,9 +34,10 @@ from executor.outputs import Collected
 from executor.protocol import HistoryEntry, Outcome
 from executor.storage import OutputSink
 from executor.tracker import PromptState, PromptTracker
-from store import Job, Progress, Store, StoreError
+from store import Job, Progress, Store, StoreError, StoreFull
 
 STOP_WAIT_S = 30.0  # after an interrupt, how long to wait for ComfyUI to stop before giving up on the prompt
+FULL_RETRY_S = (0.5, 10.0)  # a terminal write that meets a full disk is retried, backing off from/to this
 
 
 class Phase(enum.Enum):
@@ -92,18 +93,18 @@ class JobRun:
             self.rt.on_unavailable()
             await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
             error = {"type": "comfyui_unavailable", "message": exc.message}
-            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+            await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except JobFailed as exc:
-            self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
+            await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
         except Exception as exc:  # S3, a malformed answer, a bug: never leave the job running (heartbeats renew it)
             self.log.exception("job_crashed")
             await self._stop_prompt_quietly()
             error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
-            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+            await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except asyncio.CancelledError:  # the executor releases this job (shutdown) or lost it
             await self._stop_prompt_quietly()
             if self.release_requested:
-                self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
+                await self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
         finally:
             self.phase = Phase.DONE
             self.left_comfyui_at = self.left_comfyui_at or time.monotonic()
@@ -235,11 +236,11 @@ class JobRun:
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
         error = self._error(ending, entry, collected)
         if ending is Ending.CANCELLED:
-            self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
+            await self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
         elif error is not None:
-            self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
+            await self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
         else:
-            self._write("completed", store.complete, *ids, stored.result, stored.files)
+            await self._write("completed", store.complete, *ids, stored.result, stored.files)
         if self.outcome != "lost":
             removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, collected.files)
             if removed:
@@ -266,14 +267,29 @@ class JobRun:
         if self.predecessor:
             await self.predecessor.finished.wait()
 
-    def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
-        """One store transition; a job recovered by someone else meanwhile is logged as lost."""
-        try:
-            op(*args)
-        except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
-            self.outcome = "lost"
-            self.log.warning("job_lost", reason=str(exc))
-            return
+    async def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
+        """One store transition; a job recovered by someone else meanwhile is logged as lost. A full disk is
+        waited out (the outputs stay in memory, heartbeats keep the job ours) until the write goes through;
+        cancelled meanwhile (shutdown), the job is released if the store lets us, else recovered later."""
+        delay = FULL_RETRY_S[0]
+        while True:
+            try:
+                op(*args)
+                break
+            except StoreFull as exc:
+                self.log.warning("job_write_deferred", outcome=outcome, retry_in_s=delay, reason=str(exc))
+            except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
+                self.outcome = "lost"
+                self.log.warning("job_lost", reason=str(exc))
+                return
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                if outcome != "released":
+                    with contextlib.suppress(StoreError):
+                        self.rt.store.release(self.job.id, self.rt.worker_id)
+                raise
+            delay = min(delay * 2, FULL_RETRY_S[1])
         self.outcome = outcome
         self.phase = Phase.DONE
         level = "info" if outcome in {"completed", "released", "cancelled"} else "warning"

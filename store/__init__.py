@@ -1,10 +1,10 @@
 """The apsw SQLite job store shared by every process of the daemon."""
 
-from store.errors import InvalidTransition, JobNotFound, StoreError
+from store.errors import InvalidTransition, JobNotFound, StoreError, StoreFull
 from store.model import TERMINAL, Component, InputImage, Job, JobStatus, OutputFile, Page, Progress, Recovered
 from store.store import Store
 
 __all__ = [
     "TERMINAL", "Component", "InputImage", "InvalidTransition", "Job", "JobNotFound", "JobStatus", "OutputFile",
-    "Page", "Progress", "Recovered", "Store", "StoreError",
+    "Page", "Progress", "Recovered", "Store", "StoreError", "StoreFull",
 ]

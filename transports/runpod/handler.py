@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from store import InvalidTransition, Job, JobNotFound, JobStatus
+from store import InvalidTransition, Job, JobNotFound, JobStatus, StoreFull
 from transports.errors import InvalidRequest
 from transports.render import has_stored_outputs
 from transports.requests import parse
-from transports.runpod.output import invalid_input, job_failure
+from transports.runpod.output import invalid_input, job_failure, store_full
 from transports.runpod.progress import ProgressForwarder, ProgressSink
 from transports.runpod.size import OutputLimit
 from transports.service import JobService
@@ -40,7 +40,11 @@ class Handler:
         except InvalidRequest as exc:
             log.info("runpod_job_rejected", detail=exc.detail)
             return self._with_refresh(invalid_input(exc))
-        job_id = self.service.submit(request).job_id
+        try:
+            job_id = self.service.submit(request).job_id
+        except StoreFull as exc:  # nothing written: the RunPod job fails with the reason, the worker lives on
+            log.warning("runpod_job_refused", detail=str(exc))
+            return self._with_refresh(store_full(exc))
         log = log.bind(job_id=job_id)
         log.info("runpod_job_submitted")
         try:

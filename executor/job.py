@@ -335,5 +335,7 @@ class JobRun:
         self.progress_written_at, self.progress_written_seq = now, tracker.progress_seq
         try:
             self.rt.store.record_progress(self.job.id, self.rt.worker_id, progress)
+        except StoreFull as exc:  # progress is a hint: the store's own store_full line says the rest
+            self.log.debug("progress_not_recorded", reason=str(exc))
         except Exception as exc:  # not ours any more, or the database locked: never kill the socket's reader
             self.log.warning("progress_not_recorded", reason=f"{type(exc).__name__}: {exc}")

@@ -163,13 +163,11 @@ class Executor:
         return job
 
     def _may_claim(self) -> bool:
-        if self.state is not State.RUNNING or not self.comfy_ok.is_set() or len(self.active) >= self.depth:
+        if self.state is not State.RUNNING or not self.comfy_ok.is_set() or not self._store_has_room():
             return False
-        if self.settings.refresh_worker and self.finished_jobs:
+        if len(self.active) >= self.depth or (self.settings.refresh_worker and self.finished_jobs):
             return False
-        if self.claim_version is not None and self.store.data_version() == self.claim_version:
-            return False
-        return self._store_has_room()
+        return self.claim_version is None or self.store.data_version() != self.claim_version
 
     def _store_has_room(self) -> bool:
         """False while the store is full (checked every poll then, every DISK_CHECK_S otherwise)."""

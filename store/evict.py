@@ -39,6 +39,22 @@ def removed_result(result: dict[str, Any] | None, at: float) -> dict[str, Any] |
             for key, entries in result.items()}
 
 
+Row = tuple[str, float, "str | None", int]  # id, completed_at, result, bytes of its stored files
+
+
+def _take(store: Store, need: int, batch: int) -> list[Row]:
+    """The oldest candidates, up to ``batch``, stopping once their files add up to ``need`` bytes."""
+    rows: list[Row] = store.conn.execute(  # type: ignore[assignment]
+        store.q["evictable"], {"after": store.evicted_before, "batch": batch}).fetchall()
+    taken, total = [], 0
+    for row in rows:
+        taken.append(row)
+        total += row[3]
+        if total >= need:
+            break
+    return taken
+
+
 def evict_outputs(store: Store, max_used_bytes: int, *, batch: int = 20) -> tuple[int, int]:
     """Oldest finished first, a short transaction per batch, until the store uses at most ``max_used_bytes``.
 
@@ -48,10 +64,9 @@ def evict_outputs(store: Store, max_used_bytes: int, *, batch: int = 20) -> tupl
     used = before
     while used > max_used_bytes:
         with write_transaction(store.conn):
-            rows: list[tuple[str, float, str | None]] = store.conn.execute(  # type: ignore[assignment]
-                q["evictable"], {"after": store.evicted_before, "batch": batch}).fetchall()
+            rows = _take(store, used - max_used_bytes, batch)
             now = store.clock()
-            for job_id, _completed_at, result in rows:
+            for job_id, _completed_at, result, _bytes in rows:
                 marked = removed_result(_decode(result) if result else None, now)
                 store.conn.execute(q["mark_outputs_removed"],
                                    {"id": job_id, "result": None if marked is None else _encode(marked).decode()})

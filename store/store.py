@@ -52,7 +52,7 @@ def _writes(method: F) -> F:
             if not is_full(exc, self.conn):
                 raise
             raise self._full(exc) from exc
-        if self.full_since is not None:
+        if self.full_since is not None and self.disk_state() is not DiskState.FULL:  # not a write that fit
             get_logger().info("store_recovered", database_path=self.path,
                               full_for_s=round(time.monotonic() - self.full_since, 3))
             self.full_since = None

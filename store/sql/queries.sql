@@ -160,7 +160,10 @@ FROM jobs AS me WHERE me.id = :id AND me.status = 'pending';
 
 -- name: evictable
 -- the oldest finished jobs that still have files in the store (STORE_MAX_MB), from :after on
-SELECT id, completed_at, result FROM jobs INDEXED BY jobs_finished
+SELECT id, completed_at, result,
+       (SELECT coalesce(sum(length(data)), 0) FROM job_outputs WHERE job_id = jobs.id)
+       + (SELECT coalesce(sum(length(data)), 0) FROM job_inputs WHERE job_id = jobs.id) AS bytes
+FROM jobs INDEXED BY jobs_finished
 WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at >= :after
   AND (EXISTS (SELECT 1 FROM job_outputs WHERE job_id = jobs.id)
        OR EXISTS (SELECT 1 FROM job_inputs WHERE job_id = jobs.id))

@@ -13,11 +13,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from store import Store
-from store.disk import MB
 from store.testing import fill_outputs
 from tests.http.conftest import WORKFLOW, complete, submit
 
-FreeSpace = Callable[[str], int]
+MB = 1024 * 1024
+
 
 
 def set_free(client: TestClient[Litestar], free_mb: float) -> None:

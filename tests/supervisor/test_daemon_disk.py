@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from store import Store
-from supervisor.daemon import COMPONENT_RETRY_S
 from tests.supervisor.test_daemon import World
 
 
@@ -23,7 +22,7 @@ def test_component_writes_are_deferred_not_fatal_and_written_once_the_store_has_
     assert world.log.events("component_write_deferred")
     assert len(world.spawner.spawned) == 3 and world.daemon.unwritten
     store.conn.execute("PRAGMA query_only = OFF")
-    world.after(COMPONENT_RETRY_S)
+    world.after(5)  # past COMPONENT_RETRY_S
     assert world.states() == {"comfyui-0": "running", "executor-0": "running", "http": "running",
                               "supervisor": "running"}
     assert world.log.events("component_writes_resumed") and not world.daemon.unwritten

@@ -44,10 +44,14 @@ def fill(db_path: str) -> None:
     jobs two days old: every write of the daemon that needs a new page now fails with SQLITE_FULL."""
     store = Store(db_path, clock=lambda: time.time() - 2 * DAY)
     try:
-        while (space := store.space()).store_bytes <= (LIMIT_PAGES + 50) * 4096 or space.store_free_bytes:
+        while pragma(store, "page_count") <= LIMIT_PAGES + 50 or pragma(store, "freelist_count"):
             fill_outputs(store, 20, 64 * 1024, time.time() - 2 * DAY)
     finally:
         store.close()
+
+
+def pragma(store: Store, name: str) -> int:
+    return int(store.conn.execute(f"PRAGMA {name}").fetchone()[0])
 
 
 def integrity(db_path: str) -> list[Any]:
@@ -105,3 +109,27 @@ def test_a_full_store_refuses_jobs_with_507_and_recovers_after_cleanup_with_noth
     statuses = {str(d.jobs()[i].status) for i in ids}
     assert statuses == {"completed"}
     assert os.path.getsize(reserve) == 1024 * 1024
+
+
+def test_past_store_max_mb_the_daemon_removes_the_oldest_outputs_and_status_says_so(tmp_path: Path) -> None:
+    d = RunningDaemon(tmp_path, STORE_MAX_MB="2.5", STORE_RESERVE_MB="0")
+    try:
+        d.start().wait_ready()
+        ids = [d.submit(0, flow=big_workflow(c)) for c in range(40)]  # 40 KB of request and of output each
+        d.wait_jobs(ids, {"completed"}, 60)
+        d.wait_for(lambda: d.events("outputs_evicted"), 10, "outputs evicted")
+        first = d.client.get(f"{d.url}/status/{ids[0]}").json()
+        assert first["status"] == "completed"
+        [removed] = first["result"]["images"]
+        assert removed["type"] == "removed" and "STORE_MAX_MB" in removed["detail"]
+        [kept] = d.client.get(f"{d.url}/status/{ids[-1]}").json()["result"]["images"]
+        assert kept["type"] == "base64" and len(kept["data"]) > 40_000
+        store = Store(d.db_path)
+        try:
+            used = (pragma(store, "page_count") - pragma(store, "freelist_count")) * pragma(store, "page_size")
+            assert used <= 2.5 * 1024 * 1024
+        finally:
+            store.close()
+    finally:
+        d.close()
+    assert d.not_json() == []

@@ -7,9 +7,10 @@ import os
 
 from config.settings import Settings
 from store import JobStatus, OutputFile, Store
-from store.disk import MB
 from supervisor.maintenance import Maintenance
 from tests.supervisor.fakes import FakeClock, RecordingLog
+
+MB = 1024 * 1024
 
 IMAGE = {"images": [{"filename": "o.png", "type": "base64", "output_index": 0, "node_id": "9",
                      "content_type": "image/png", "subfolder": ""}]}

@@ -15,7 +15,7 @@ import msgspec
 from store.connection import write_transaction
 
 if TYPE_CHECKING:
-    from store.store import Store
+    from store.room import Room as Store
 
 REMOVED = "removed"
 DETAIL = "output removed to keep the job store under its size limit (STORE_MAX_MB)"

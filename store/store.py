@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import base64
-import functools
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any
 
-import apsw
 import msgspec
 
-from config.logging import get_logger
-from store import evict
 from store.connection import Synchronous, connect, migrate, write_transaction
-from store.disk import MB, DiskState, FreeSpace, Reserve, Space, disk_free, is_full, measure
-from store.errors import InvalidTransition, JobNotFound, StoreFull
+from store.disk import MB, FreeSpace, Reserve, disk_free
+from store.errors import InvalidTransition, JobNotFound
 from store.model import (
     Component,
     InputImage,
@@ -29,37 +24,12 @@ from store.model import (
     Recovered,
 )
 from store.queries import queries
+from store.room import Room, writes
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _decode_progress = msgspec.json.Decoder(Progress).decode
 _FAR_FUTURE = 1e18
-FULL_ROOM = MB  # less room than this: the store is full (a job with any output would not fit)
-
-R = TypeVar("R")
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _writes(method: F) -> F:
-    """A write: a full disk (SQLITE_FULL, ENOSPC) becomes StoreFull, logged once per episode as
-    ``store_full``; the first write that works again logs ``store_recovered``."""
-
-    @functools.wraps(method)
-    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = method(self, *args, **kwargs)
-        except (apsw.Error, OSError) as exc:
-            if not is_full(exc, self.conn):
-                raise
-            raise self._full(exc) from exc
-        if self.full_since is not None and self.disk_state() is not DiskState.FULL:  # not a write that fit
-            get_logger().info("store_recovered", database_path=self.path,
-                              full_for_s=round(time.monotonic() - self.full_since, 3))
-            self.full_since = None
-        return result
-
-    return cast(F, wrapper)
-
 
 def _json(value: Any) -> str | None:
     return None if value is None else _encode(value).decode()
@@ -90,7 +60,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
-class Store:
+class Store(Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -134,31 +104,6 @@ class Store:
         """Changes whenever another connection commits: a cheap way to wait for news."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])  # type: ignore[index]
 
-    # --- room on disk -----------------------------------------------------------------------------------------
-
-    def space(self) -> Space:
-        """The store's size and the room it has left (three pragmas and a statvfs: cheap)."""
-        return measure(self.conn, os.path.dirname(os.path.abspath(self.path)), self.free_space)
-
-    def disk_state(self, space: Space | None = None) -> DiskState:
-        space = space or self.space()
-        if space.room_bytes < FULL_ROOM:
-            return DiskState.FULL
-        return DiskState.LOW if space.room_bytes < self.min_free_bytes else DiskState.OK
-
-    def _full(self, exc: BaseException) -> StoreFull:
-        try:
-            free: int | None = self.space().disk_free_bytes
-        except Exception:  # measuring must not hide why the write failed
-            free = None
-        if self.full_since is None:
-            self.full_since = time.monotonic()
-            get_logger().warning("store_full", database_path=self.path, disk_free_bytes=free,
-                                 error=f"{type(exc).__name__}: {exc}")
-        where = f"{free / MB:.1f} MB free on the disk of {self.path}" if free is not None else self.path
-        return StoreFull(f"the job store is full ({type(exc).__name__}: {exc}); {where}",
-                         free_bytes=free, path=self.path)
-
     def _guard(self, job_id: str, wanted: str) -> None:
         """Raise for an operation that changed no row: the job is unknown or in the wrong state."""
         rows = self._rows("get_status", id=job_id)
@@ -168,7 +113,7 @@ class Store:
 
     # --- creating and reading ---------------------------------------------------------------------------------
 
-    @_writes
+    @writes
     def create_job(
         self,
         workflow: dict[str, Any],
@@ -219,7 +164,7 @@ class Store:
 
     # --- the executor's side ----------------------------------------------------------------------------------
 
-    @_writes
+    @writes
     def claim(self, worker_id: str) -> Job | None:
         """pending -> running: the next job by priority then age, atomically across processes.
 
@@ -227,7 +172,7 @@ class Store:
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
         return _job(rows[0]) if rows else None
 
-    @_writes
+    @writes
     def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, bool]:
         """Renew the lease of the running jobs of a worker (only ``job_ids`` when given, so a job the worker no
         longer runs goes stale and is recovered); returns job id -> cancel requested."""
@@ -235,14 +180,14 @@ class Store:
         return {job_id: bool(cancel) for job_id, cancel in
                 self._rows("heartbeat", worker_id=worker_id, ids=ids, now=self.clock())}
 
-    @_writes
+    @writes
     def record_progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
         self.conn.execute(self.q["record_progress"],
                           {"id": job_id, "worker_id": worker_id, "progress": _json(progress), "now": self.clock()})
         if not self.conn.changes():
             self._guard(job_id, f"running under {worker_id}")
 
-    @_writes
+    @writes
     def _finish(self, query: str, job_id: str, worker_id: str, outputs: Iterable[OutputFile],
                 **params: Any) -> None:
         with write_transaction(self.conn):
@@ -271,7 +216,7 @@ class Store:
         error = {"type": "cancelled", "message": "cancelled while running"}
         self._finish("finish_cancelled", job_id, worker_id, outputs, error=_json(error), result=_json(result))
 
-    @_writes
+    @writes
     def requeue(self, job_id: str, worker_id: str, error: dict[str, Any]) -> JobStatus:
         """running -> pending while attempts remain, else failed with `error` (cancelled if asked for)."""
         with write_transaction(self.conn):
@@ -280,7 +225,7 @@ class Store:
                 self._guard(job_id, f"running under {worker_id}")
         return JobStatus(rows[0][1])
 
-    @_writes
+    @writes
     def release(self, job_id: str, worker_id: str) -> JobStatus:
         """running -> pending without spending an attempt (the executor is shutting down)."""
         with write_transaction(self.conn):
@@ -291,7 +236,7 @@ class Store:
 
     # --- cancelling -------------------------------------------------------------------------------------------
 
-    @_writes
+    @writes
     def cancel(self, job_id: str) -> JobStatus:
         """pending -> cancelled at once; running -> cancel requested (the executor interrupts it).
 
@@ -308,7 +253,7 @@ class Store:
 
     # --- recovery and maintenance -----------------------------------------------------------------------------
 
-    @_writes
+    @writes
     def _recover(self, reason: str, worker_id: str | None = None, stale_before: float | None = None,
                  started_before: float | None = None) -> list[Recovered]:
         error = {"type": "comfyui_unavailable", "message": f"attempts used up ({reason})"}
@@ -339,23 +284,7 @@ class Store:
         self._using_reserve(lambda: self._cleanup(cutoff, batch, pause_s, deleted))
         return deleted[0]
 
-    def _using_reserve(self, work: Callable[[], R]) -> R:
-        """``work()`` (deletions), with the reserve released first when the store is full, or released and
-        ``work()`` run again when it met a full disk; made again after when the disk has room."""
-        released = self.disk_state() is DiskState.FULL and self._release_reserve("store_full")
-        try:
-            try:
-                return work()
-            except StoreFull:
-                if not self._release_reserve("write_met_full_disk"):
-                    raise
-                released = True
-                return work()
-        finally:
-            if released:
-                self.ensure_reserve()
-
-    @_writes
+    @writes
     def _cleanup(self, cutoff: float, batch: int, pause_s: float, deleted: list[int]) -> None:
         while True:
             with write_transaction(self.conn):
@@ -369,29 +298,7 @@ class Store:
                 return
             time.sleep(pause_s)  # let waiting writers in between batches
 
-    def _release_reserve(self, reason: str) -> bool:
-        if not self.reserve.release():
-            return False
-        get_logger().warning("disk_reserve_released", path=self.reserve.path, bytes=self.reserve.size, reason=reason)
-        return True
-
-    def ensure_reserve(self) -> bool:
-        """Make the reserve file when it is missing and the disk has room for it above the floor."""
-        made = self.reserve.ensure(self.min_free_bytes)
-        if made:
-            get_logger().info("disk_reserve_created", path=self.reserve.path, bytes=self.reserve.size)
-        return made
-
-    def evict_outputs(self, max_used_bytes: int, *, batch: int = 20) -> tuple[int, int]:
-        """Remove the stored files (outputs and inputs) of the oldest finished jobs until the store uses at most
-        ``max_used_bytes``; their result entries say ``"type": "removed"``. Returns (jobs, bytes freed)."""
-        return self._using_reserve(lambda: self._evict(max_used_bytes, batch))
-
-    @_writes
-    def _evict(self, max_used_bytes: int, batch: int) -> tuple[int, int]:
-        return evict.evict_outputs(self, max_used_bytes, batch=batch)
-
-    @_writes
+    @writes
     def delete_job(self, job_id: str) -> None:
         """Delete one terminal job; raises JobNotFound or InvalidTransition (pending or running)."""
         with write_transaction(self.conn):
@@ -401,7 +308,7 @@ class Store:
 
     # --- components -------------------------------------------------------------------------------------------
 
-    @_writes
+    @writes
     def set_component(self, name: str, state: str, *, pid: int | None = None, restarts: int = 0,
                       detail: str | None = None) -> None:
         self.conn.execute(self.q["upsert_component"], {
@@ -411,7 +318,7 @@ class Store:
     def components(self) -> list[Component]:
         return [Component(*row) for row in self._rows("list_components")]
 
-    @_writes
+    @writes
     def clear_components(self) -> None:
         self.conn.execute(self.q["delete_components"])
 
@@ -420,7 +327,7 @@ class Store:
         rows = self._rows("pending_position", id=job_id)
         return int(rows[0][0]) if rows else None
 
-    @_writes
+    @writes
     def create_jobs(self, specs: Iterable[dict[str, Any]]) -> list[Job]:
         """``create_job`` for each spec (its keyword arguments, ``workflow`` included) in one transaction:
         a burst of submissions pays for one commit, and either all of them are stored or none."""

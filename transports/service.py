@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from config.logging import get_logger
-from store import Job, JobStatus, OutputFile, Store, StoreFull
-from store.disk import MB, DiskState
+from store import Job, JobStatus, OutputFile, Store
 from transports.batching import Batcher
 from transports.bodies import (
     CleanupBody,
     ComponentBody,
     DeletedBody,
-    DiskBody,
     HealthBody,
     JobsPage,
     JobStats,
@@ -28,30 +24,12 @@ from transports.bodies import (
     StatusBody,
     SubmitBody,
 )
+from transports.disk import RoomGate, disk_body, disk_problem
 from transports.errors import InvalidRequest, OutputNotFound
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
 
 _REFRESH_S = 1.0  # a waiter re-reads its job at least this often (changes made through our own connection)
-STORE_FULL_FIX = ("to fix: free disk space there, delete finished jobs (POST /admin/cleanup?max_age_hours=N), "
-                  "or lower CLEANUP_MAX_AGE_HOURS or STORE_MAX_MB")
-
-
-def disk_body(store: Store) -> DiskBody:
-    space = store.space()
-    return DiskBody(state=str(store.disk_state(space)), store_bytes=space.store_bytes,
-                    store_used_bytes=space.store_used_bytes, disk_free_bytes=space.disk_free_bytes,
-                    room_bytes=space.room_bytes, min_free_bytes=store.min_free_bytes)
-
-
-def disk_problem(disk: DiskBody, path: str) -> str | None:
-    """Why the store takes no new job, naming the free space; None when it has room."""
-    if disk.state == DiskState.OK:
-        return None
-    where = f"{disk.room_bytes / MB:.1f} MB of room left, {disk.disk_free_bytes / MB:.1f} MB free on the disk of {path}"
-    if disk.state == DiskState.FULL:
-        return f"disk full: the job store is full ({where})"
-    return f"disk low: the job store has {where}, below MIN_FREE_DISK_MB={disk.min_free_bytes / MB:g}"
 
 
 def unhealthy_reason(components: dict[str, ComponentBody]) -> str | None:
@@ -76,7 +54,7 @@ class JobService:
         self.default_timeout_s = default_timeout_s
         self.poll_interval_s = poll_interval_s
         self.clock = clock
-        self.refusing = False  # new jobs are refused for lack of room (logged once per episode)
+        self.room = RoomGate(store)
         self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
 
     # --- jobs ----------------------------------------------------------------------------------------------
@@ -88,34 +66,14 @@ class JobService:
 
     def submit(self, request: JobRequest) -> SubmitBody:
         """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""
-        with self._room_for_jobs():
+        with self.room.for_jobs():
             job = self.store.create_job(**self._spec(request))
         return SubmitBody(job_id=job.id, status=job.status)
 
     def _submit_many(self, requests: list[JobRequest]) -> list[SubmitBody]:
-        with self._room_for_jobs():
+        with self.room.for_jobs():
             jobs = self.store.create_jobs([self._spec(request) for request in requests])
         return [SubmitBody(job_id=job.id, status=job.status) for job in jobs]
-
-    @contextmanager
-    def _room_for_jobs(self) -> Iterator[None]:
-        """Refuse before writing when the store has less room than MIN_FREE_DISK_MB; a write that meets a
-        full disk anyway is refused the same way (StoreFull, whose message names the free space and the fix)."""
-        disk = disk_body(self.store)
-        problem = disk_problem(disk, self.store.path)
-        try:
-            if problem:
-                raise StoreFull(problem, free_bytes=disk.disk_free_bytes, path=self.store.path)
-            yield
-        except StoreFull as exc:
-            if not self.refusing:
-                self.refusing = True
-                get_logger().warning("disk_low", detail=str(exc), room_bytes=disk.room_bytes,
-                                     min_free_bytes=disk.min_free_bytes)
-            raise StoreFull(f"{exc}; {STORE_FULL_FIX}", free_bytes=exc.free_bytes, path=exc.path) from None
-        if self.refusing:
-            self.refusing = False
-            get_logger().info("store_recovered", reason="new jobs accepted again", room_bytes=disk.room_bytes)
 
     async def submit_batched(self, request: JobRequest) -> SubmitBody:
         """Like ``submit``; submissions of the same loop turn share one commit (see transports.batching)."""

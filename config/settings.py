@@ -50,6 +50,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "NORMAL"
     )
     sqlite_busy_timeout_ms: Annotated[NonNegInt, _d("how long a write waits for the database lock")] = 5000
+    min_free_disk_mb: Annotated[NonNegFloat, _d("room for the store below which new jobs get 507 (0: no floor)")] = (
+        1024.0
+    )
+    store_max_mb: Annotated[NonNegFloat, _d("store size past which the oldest finished jobs' outputs are removed "
+                                            "(0: no cap)")] = 10240.0
+    store_reserve_mb: Annotated[NonNegFloat, _d("file kept next to the store, released so cleanup works on a "
+                                                "full disk (0: none)")] = 64.0
 
     # --- ComfyUI --------------------------------------------------------------------------------------------
     comfyui_path: Annotated[str | None, _d("folder holding ComfyUI's main.py: the supervisor starts it")] = None

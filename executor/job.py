@@ -35,11 +35,12 @@ from executor.outputs import Collected
 from executor.protocol import HistoryEntry, Outcome
 from executor.storage import OutputSink
 from executor.tracker import PromptState, PromptTracker
-from store import Job, Progress, Store, StoreError
+from store import Job, Progress, Store, StoreError, StoreFull
 from store.policy import OPEN as OPEN_POLICY
 from store.policy import PolicyViolation, WorkflowPolicy
 
 STOP_WAIT_S = 30.0  # after an interrupt, how long to wait for ComfyUI to stop before giving up on the prompt
+FULL_RETRY_S = (0.5, 10.0)  # a terminal write that meets a full disk is retried, backing off from/to this
 
 
 class Phase(enum.Enum):
@@ -78,7 +79,7 @@ class JobRun:
         self.release_requested = False
         self.tracker: PromptTracker | None = None
         self.task: asyncio.Task[None] | None = None
-        self.outcome = ""  # completed | failed | cancelled | requeued | released | lost
+        self.outcome = ""  # completed | failed | cancelled | requeued | released | unreleased | lost
         self.submitted = asyncio.Event()
         self.finished = asyncio.Event()
         self.timeout_s = job.timeout_s or rt.settings.job_timeout_s
@@ -97,18 +98,18 @@ class JobRun:
             self.rt.on_unavailable()
             await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
             error = {"type": "comfyui_unavailable", "message": exc.message}
-            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+            await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except JobFailed as exc:
-            self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
+            await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
         except Exception as exc:  # S3, a malformed answer, a bug: never leave the job running (heartbeats renew it)
             self.log.exception("job_crashed")
             await self._stop_prompt_quietly()
             error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
-            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+            await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except asyncio.CancelledError:  # the executor releases this job (shutdown) or lost it
             await self._stop_prompt_quietly()
             if self.release_requested:
-                self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
+                await self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
         finally:
             self.phase = Phase.DONE
             self.left_comfyui_at = self.left_comfyui_at or time.monotonic()
@@ -246,11 +247,11 @@ class JobRun:
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
         error = self._error(ending, entry, collected)
         if ending is Ending.CANCELLED:
-            self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
+            await self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
         elif error is not None:
-            self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
+            await self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
         else:
-            self._write("completed", store.complete, *ids, stored.result, stored.files)
+            await self._write("completed", store.complete, *ids, stored.result, stored.files)
         if self.outcome != "lost":
             removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, collected.files)
             if removed:
@@ -280,14 +281,33 @@ class JobRun:
         if self.predecessor:
             await self.predecessor.finished.wait()
 
-    def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
-        """One store transition; a job recovered by someone else meanwhile is logged as lost."""
-        try:
-            op(*args)
-        except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
-            self.outcome = "lost"
-            self.log.warning("job_lost", reason=str(exc))
-            return
+    async def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
+        """One store transition; a job recovered by someone else meanwhile is logged as lost. A full disk is
+        waited out (the outputs stay in memory, heartbeats keep the job ours) until the write goes through;
+        cancelled meanwhile (shutdown), or a release that fails, leaves the job to the stale-heartbeat recovery."""
+        delay = FULL_RETRY_S[0]
+        while True:
+            try:
+                op(*args)
+                break
+            except StoreFull as exc:
+                if outcome == "released":  # shutting down: its heartbeat stops, so it is recovered later
+                    self.outcome = "unreleased"
+                    self.log.warning("job_not_released", reason=str(exc))
+                    return
+                self.log.warning("job_write_deferred", outcome=outcome, retry_in_s=delay, reason=str(exc))
+            except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
+                self.outcome = "lost"
+                self.log.warning("job_lost", reason=str(exc))
+                return
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                if outcome != "released":
+                    with contextlib.suppress(StoreError):
+                        self.rt.store.release(self.job.id, self.rt.worker_id)
+                raise
+            delay = min(delay * 2, FULL_RETRY_S[1])
         self.outcome = outcome
         self.phase = Phase.DONE
         level = "info" if outcome in {"completed", "released", "cancelled"} else "warning"
@@ -341,5 +361,7 @@ class JobRun:
         self.progress_written_at, self.progress_written_seq = now, tracker.progress_seq
         try:
             self.rt.store.record_progress(self.job.id, self.rt.worker_id, progress)
+        except StoreFull as exc:  # progress is a hint: the store's own store_full line says the rest
+            self.log.debug("progress_not_recorded", reason=str(exc))
         except Exception as exc:  # not ours any more, or the database locked: never kill the socket's reader
             self.log.warning("progress_not_recorded", reason=f"{type(exc).__name__}: {exc}")

@@ -25,11 +25,14 @@ from executor.job import JobRun, Runtime
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState
-from store import Job, Store
+from store import Job, Store, StoreFull
+from store.disk import DiskState
 from store.policy import NodeLists, WorkflowPolicy
 
 EXIT_OK = 0
 EXIT_REFRESH = 3  # REFRESH_WORKER: ask the supervisor for a fresh ComfyUI (docs/internals.md)
+DISK_CHECK_S = 0.5  # while the store has room, look at it at most this often before a claim
+FULL_PAUSE_S = 1.0  # a claim that met a full disk: no claim for this long
 
 
 class State(enum.Enum):
@@ -70,6 +73,9 @@ class Executor:
         self.comfy_ok = asyncio.Event()  # ComfyUI answers and the websocket is connected
         self.wake = asyncio.Event()
         self.claim_version: int | None = None  # store data_version when a claim last found nothing
+        self.store_full = False  # no claims while the store has no room: their outputs could not be written
+        self.disk_checked_at = -DISK_CHECK_S
+        self.paused_until = 0.0
         self.background: list[asyncio.Task[None]] = []
         self.log = get_logger(worker_id=worker_id)
 
@@ -169,16 +175,41 @@ class Executor:
         except apsw.BusyError:
             self.log.warning("claim_deferred", reason="database locked")
             return None
+        except StoreFull as exc:
+            self._pause_claims(str(exc))
+            self.paused_until = self.clock() + FULL_PAUSE_S
+            return None
         if job is None:
             self.claim_version = version
         return job
 
     def _may_claim(self) -> bool:
-        if self.state is not State.RUNNING or not self.comfy_ok.is_set() or len(self.active) >= self.depth:
+        if self.state is not State.RUNNING or not self.comfy_ok.is_set() or not self._store_has_room():
             return False
-        if self.settings.refresh_worker and self.finished_jobs:
+        if len(self.active) >= self.depth or (self.settings.refresh_worker and self.finished_jobs):
             return False
         return self.claim_version is None or self.store.data_version() != self.claim_version
+
+    def _store_has_room(self) -> bool:
+        """False while the store is full (checked every poll then, every DISK_CHECK_S otherwise)."""
+        now = self.clock()
+        if not self.store_full and now - self.disk_checked_at < DISK_CHECK_S:
+            return True
+        if now < self.paused_until:
+            return False
+        self.disk_checked_at = now
+        if self.store.disk_state() is DiskState.FULL:
+            self._pause_claims("the job store is full")
+            return False
+        if self.store_full:
+            self.store_full = False
+            self.log.info("claims_resumed", reason="the job store has room again")
+        return True
+
+    def _pause_claims(self, reason: str) -> None:
+        if not self.store_full:
+            self.store_full = True
+            self.log.warning("claims_paused", reason=reason)
 
     def _start(self, job: Job) -> None:
         run = JobRun(self.rt, job, self.active[-1] if self.active else None)

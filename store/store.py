@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from store.connection import Synchronous, connect, migrate, write_transaction
+from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
 from store.model import (
     Component,
@@ -27,13 +28,13 @@ from store.model import (
 )
 from store.policy import NodeCatalog
 from store.queries import queries
+from store.room import Room, writes
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _decode_progress = msgspec.json.Decoder(Progress).decode
 _decode_catalog = msgspec.json.Decoder(dict[str, tuple[str, ...]]).decode
 _FAR_FUTURE = 1e18
-
 
 def _json(value: Any) -> str | None:
     return None if value is None else _encode(value).decode()
@@ -65,7 +66,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
-class Store:
+class Store(Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -76,18 +77,28 @@ class Store:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], float] = time.time,
         migrate_schema: bool = True,
+        min_free_bytes: int = 0,
+        reserve_bytes: int = 0,
+        free_space: FreeSpace = disk_free,
     ) -> None:
         self.path = path
         self.conn = connect(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
         self.clock = clock
         self.q = queries()
+        self.min_free_bytes = min_free_bytes
+        self.free_space = free_space
+        self.reserve = Reserve(path, reserve_bytes, free_space)
+        self.full_since: float | None = None  # monotonic time a write of this connection last met a full disk
+        self.evicted_before = 0.0  # every finished job completed before this has no stored files left
         if migrate_schema:
             migrate(self.conn)
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Store:
         return cls(settings.sqlite_db_path, synchronous=settings.sqlite_synchronous,
-                   busy_timeout_ms=settings.sqlite_busy_timeout_ms, **kwargs)
+                   busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                   min_free_bytes=int(settings.min_free_disk_mb * MB),
+                   reserve_bytes=int(settings.store_reserve_mb * MB), **kwargs)
 
     def close(self) -> None:
         self.conn.close()
@@ -108,6 +119,7 @@ class Store:
 
     # --- creating and reading ---------------------------------------------------------------------------------
 
+    @writes
     def create_job(
         self,
         workflow: dict[str, Any],
@@ -158,6 +170,7 @@ class Store:
 
     # --- the executor's side ----------------------------------------------------------------------------------
 
+    @writes
     def claim(self, worker_id: str) -> Job | None:
         """pending -> running: the next job by priority then age, atomically across processes.
 
@@ -165,6 +178,7 @@ class Store:
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
         return _job(rows[0]) if rows else None
 
+    @writes
     def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, Lease]:
         """Renew the lease of the running jobs of a worker (only ``job_ids`` when given, so a job the worker no
         longer runs goes stale and is recovered); returns job id -> whether a cancel or a stop was asked for."""
@@ -172,12 +186,14 @@ class Store:
         return {job_id: Lease(cancel_requested=bool(cancel), stop_requested=bool(stop)) for job_id, cancel, stop in
                 self._rows("heartbeat", worker_id=worker_id, ids=ids, now=self.clock())}
 
+    @writes
     def record_progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
         self.conn.execute(self.q["record_progress"],
                           {"id": job_id, "worker_id": worker_id, "progress": _json(progress), "now": self.clock()})
         if not self.conn.changes():
             self._guard(job_id, f"running under {worker_id}")
 
+    @writes
     def _finish(self, query: str, job_id: str, worker_id: str, outputs: Iterable[OutputFile],
                 **params: Any) -> None:
         with write_transaction(self.conn):
@@ -206,6 +222,7 @@ class Store:
         error = {"type": "cancelled", "message": "cancelled while running"}
         self._finish("finish_cancelled", job_id, worker_id, outputs, error=_json(error), result=_json(result))
 
+    @writes
     def requeue(self, job_id: str, worker_id: str, error: dict[str, Any]) -> JobStatus:
         """running -> pending while attempts remain, else failed with `error` (cancelled if asked for)."""
         with write_transaction(self.conn):
@@ -214,6 +231,7 @@ class Store:
                 self._guard(job_id, f"running under {worker_id}")
         return JobStatus(rows[0][1])
 
+    @writes
     def release(self, job_id: str, worker_id: str) -> JobStatus:
         """running -> pending without spending an attempt (the executor is shutting down)."""
         with write_transaction(self.conn):
@@ -224,6 +242,7 @@ class Store:
 
     # --- cancelling -------------------------------------------------------------------------------------------
 
+    @writes
     def cancel(self, job_id: str) -> JobStatus:
         """pending -> cancelled at once; running -> cancel requested (the executor interrupts it).
 
@@ -240,6 +259,7 @@ class Store:
 
     # --- recovery and maintenance -----------------------------------------------------------------------------
 
+    @writes
     def _recover(self, reason: str, **params: Any) -> list[Recovered]:
         error = {"type": "comfyui_unavailable", "message": f"attempts used up ({reason})"}
         with write_transaction(self.conn):
@@ -278,20 +298,30 @@ class Store:
                           stopping=stopping)
 
     def cleanup(self, max_age_hours: float, *, batch: int = 200, pause_s: float = 0.002) -> int:
-        """Delete completed/failed/cancelled jobs older than this, a short transaction per batch."""
-        cutoff, deleted = self.clock() - max_age_hours * 3600, 0
+        """Delete completed/failed/cancelled jobs older than this, a short transaction per batch.
+
+        Works on a full disk: the reserve file next to the store is released to make room for the deletions'
+        WAL writes (at once when the store is full, or when a batch meets a full disk), and made again after
+        when the disk has room for it above MIN_FREE_DISK_MB."""
+        cutoff, deleted = self.clock() - max_age_hours * 3600, [0]
+        self._using_reserve(lambda: self._cleanup(cutoff, batch, pause_s, deleted))
+        return deleted[0]
+
+    @writes
+    def _cleanup(self, cutoff: float, batch: int, pause_s: float, deleted: list[int]) -> None:
         while True:
             with write_transaction(self.conn):
                 self.conn.execute(self.q["cleanup_batch"], {"cutoff": cutoff, "batch": batch})
                 n = self.conn.changes()
-            deleted += n
+            deleted[0] += n
             # the pages this batch wrote are checkpointed here, so a latency-sensitive writer (a POST /run) is
             # not the one whose commit trips the automatic checkpoint
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             if n < batch:
-                return deleted
+                return
             time.sleep(pause_s)  # let waiting writers in between batches
 
+    @writes
     def delete_job(self, job_id: str) -> None:
         """Delete one terminal job; raises JobNotFound or InvalidTransition (pending or running)."""
         with write_transaction(self.conn):
@@ -301,6 +331,7 @@ class Store:
 
     # --- components -------------------------------------------------------------------------------------------
 
+    @writes
     def set_component(self, name: str, state: str, *, pid: int | None = None, restarts: int = 0,
                       detail: str | None = None) -> None:
         self.conn.execute(self.q["upsert_component"], {
@@ -310,6 +341,7 @@ class Store:
     def components(self) -> list[Component]:
         return [Component(*row) for row in self._rows("list_components")]
 
+    @writes
     def clear_components(self) -> None:
         self.conn.execute(self.q["delete_components"])
 
@@ -341,6 +373,7 @@ class Store:
         rows = self._rows("pending_position", id=job_id)
         return int(rows[0][0]) if rows else None
 
+    @writes
     def create_jobs(self, specs: Iterable[dict[str, Any]]) -> list[Job]:
         """``create_job`` for each spec (its keyword arguments, ``workflow`` included) in one transaction:
         a burst of submissions pays for one commit, and either all of them are stored or none."""

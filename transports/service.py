@@ -25,6 +25,7 @@ from transports.bodies import (
     StatusBody,
     SubmitBody,
 )
+from transports.disk import RoomGate, disk_body, disk_problem
 from transports.errors import InvalidRequest, OutputNotFound
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
@@ -58,6 +59,7 @@ class JobService:
         self.poll_interval_s = poll_interval_s
         self.heartbeat_stale_s = heartbeat_stale_s
         self.clock = clock
+        self.room = RoomGate(store)
         self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
 
     # --- jobs ----------------------------------------------------------------------------------------------
@@ -68,12 +70,14 @@ class JobService:
                 "timeout_s": request.timeout_s or self.default_timeout_s}
 
     def submit(self, request: JobRequest) -> SubmitBody:
-        """Commit the job; only then is its id returned."""
-        job = self.store.create_job(**self._spec(request))
+        """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""
+        with self.room.for_jobs():
+            job = self.store.create_job(**self._spec(request))
         return SubmitBody(job_id=job.id, status=job.status)
 
     def _submit_many(self, requests: list[JobRequest]) -> list[SubmitBody]:
-        jobs = self.store.create_jobs([self._spec(request) for request in requests])
+        with self.room.for_jobs():
+            jobs = self.store.create_jobs([self._spec(request) for request in requests])
         return [SubmitBody(job_id=job.id, status=job.status) for job in jobs]
 
     async def submit_batched(self, request: JobRequest) -> SubmitBody:
@@ -139,19 +143,20 @@ class JobService:
             components = {c.name: ComponentBody(state=c.state, pid=c.pid, restarts=c.restarts,
                                                 detail=c.detail, updated_at=c.updated_at)
                           for c in self.store.components()}
+            disk = disk_body(self.store)
         except Exception as exc:  # any failure to read the store means unhealthy, never a 500
             return HealthBody(status="unhealthy", database_path=self.store.path,
                               detail=f"store unreadable: {type(exc).__name__}: {exc}")
-        reason = unhealthy_reason(components)
+        reason = disk_problem(disk, self.store.path) or unhealthy_reason(components)
         return HealthBody(status="unhealthy" if reason else "healthy", database_path=self.store.path,
-                          job_stats=stats, components=components, detail=reason)
+                          job_stats=stats, components=components, detail=reason, disk=disk)
 
     def stats(self, include_recent: bool = False, limit: int = 10) -> StatsBody:
         s = self.job_stats()
         recent = [summary(job) for job in self.store.list_jobs(limit=limit).jobs] if include_recent else None
         return StatsBody(total_jobs=s.total, pending_jobs=s.pending, running_jobs=s.running,
                          completed_jobs=s.completed, failed_jobs=s.failed, cancelled_jobs=s.cancelled,
-                         recent_jobs=recent)
+                         recent_jobs=recent, disk=disk_body(self.store))
 
     # --- administration ------------------------------------------------------------------------------------
 

@@ -200,3 +200,25 @@ SELECT digest FROM node_catalog WHERE id = 1;
 
 -- name: get_node_catalog
 SELECT digest, catalog FROM node_catalog WHERE id = 1;
+-- name: evictable
+-- the oldest finished jobs that still have files in the store (STORE_MAX_MB), from :after on
+SELECT id, completed_at, result,
+       (SELECT coalesce(sum(length(data)), 0) FROM job_outputs WHERE job_id = jobs.id)
+       + (SELECT coalesce(sum(length(data)), 0) FROM job_inputs WHERE job_id = jobs.id) AS bytes
+FROM jobs INDEXED BY jobs_finished
+WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at >= :after
+  AND (EXISTS (SELECT 1 FROM job_outputs WHERE job_id = jobs.id)
+       OR EXISTS (SELECT 1 FROM job_inputs WHERE job_id = jobs.id))
+ORDER BY completed_at LIMIT :batch;
+
+-- name: mark_outputs_removed
+-- completed | failed | cancelled -> same state, its result entries marked removed
+UPDATE jobs SET result = :result WHERE id = :id AND status IN ('completed', 'failed', 'cancelled');
+
+-- name: delete_outputs
+DELETE FROM job_outputs WHERE job_id = :job_id
+  AND (SELECT status FROM jobs WHERE id = :job_id) IN ('completed', 'failed', 'cancelled');
+
+-- name: delete_inputs
+DELETE FROM job_inputs WHERE job_id = :job_id
+  AND (SELECT status FROM jobs WHERE id = :job_id) IN ('completed', 'failed', 'cancelled');

@@ -17,5 +17,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         413: "request body larger than MAX_REQUEST_MB",
         415: "a body that is not JSON (Content-Type must be application/json)",
         503: "unhealthy",
+        507: "no room for the job: the store's disk is full or below MIN_FREE_DISK_MB (the detail says how much "
+             "is free and how to fix it)",
     }
     return {code: ResponseSpec(ErrorBody, description=texts[code], generate_examples=False) for code in codes}

@@ -25,6 +25,7 @@ from transports.bodies import (
     SubmitBody,
 )
 from transports.errors import InvalidRequest, OutputNotFound
+from transports.limits import DEFAULT_LIMITS, Limits
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
 
@@ -46,9 +47,10 @@ class JobService:
 
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.max_images = max_images
+        self.limits = limits  # what a request may ask of ComfyUI (checked by transports.requests)
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s
         self.poll_interval_s = poll_interval_s

@@ -24,6 +24,7 @@ from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.system import SystemController
 from transports.http.errors import error_response
+from transports.limits import Limits
 from transports.service import JobService
 
 _MB = 1024 * 1024
@@ -67,7 +68,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
         app.state.service = JobService(store, max_images=settings.max_images,
                                        max_attempts=settings.job_max_attempts,
                                        default_timeout_s=settings.job_timeout_s,
-                                       poll_interval_s=settings.poll_interval_s)
+                                       poll_interval_s=settings.poll_interval_s,
+                                       limits=Limits.from_settings(settings))
         services.append(app.state.service)
         if freeze_gc:
             gc.collect()

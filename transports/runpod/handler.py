@@ -36,7 +36,8 @@ class Handler:
     async def __call__(self, rp_job: dict[str, Any]) -> dict[str, Any]:
         log = self.log.bind(runpod_job_id=rp_job.get("id"))
         try:
-            request = parse({"input": rp_job.get("input")}, max_images=self.service.max_images)
+            request = parse({"input": rp_job.get("input")}, max_images=self.service.max_images,
+                            limits=self.service.limits)
         except InvalidRequest as exc:
             log.info("runpod_job_rejected", detail=exc.detail)
             return self._with_refresh(invalid_input(exc))

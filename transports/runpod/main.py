@@ -26,6 +26,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
 
     from store import Store
     from store.s3 import make_uploader
+    from transports.limits import Limits
     from transports.runpod import sdk
     from transports.runpod.handler import Handler
     from transports.runpod.size import OutputLimit
@@ -34,7 +35,8 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     sdk.adopt_logs(log)
     store = Store.from_settings(settings)
     service = JobService(store, max_images=settings.max_images, max_attempts=settings.job_max_attempts,
-                         default_timeout_s=settings.job_timeout_s, poll_interval_s=settings.poll_interval_s)
+                         default_timeout_s=settings.job_timeout_s, poll_interval_s=settings.poll_interval_s,
+                         limits=Limits.from_settings(settings))
     limit = OutputLimit(settings.runpod_max_output_mb, make_uploader(settings))
     handler = Handler(service, limit, log, send_progress=sdk.progress_sink(runpod),
                       refresh_worker=settings.refresh_worker)

@@ -14,14 +14,15 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 
 @functools.cache
 def png(width: int = 8, height: int = 8, *, gray: bool = False, frames: int = 1) -> bytes:
-    """A valid solid-colour PNG (8-bit RGB, or grayscale); ``frames`` > 1 adds an acTL chunk (APNG)."""
+    """A valid solid-colour PNG (8-bit RGB, or grayscale); ``frames`` > 1 adds an acTL chunk (APNG) and no
+    fcTL, so Pillow (and LoadImage) see ``frames`` + 1 frames: the default image comes first."""
     channels = 1 if gray else 3
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0 if gray else 2, 0, 0, 0)
     row = b"\x00" + b"\x7f" * (width * channels)
     packer = zlib.compressobj(9)
     parts = [packer.compress(row) for _ in range(height)]
     parts.append(packer.flush())
-    actl = _chunk(b"acTL", struct.pack(">II", frames, 0)) if frames > 1 else b""
+    actl = _chunk(b"acTL", struct.pack(">II", frames, 0)) if frames > 1 else b""  # default image + frames
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + actl + _chunk(b"IDAT", b"".join(parts))
             + _chunk(b"IEND", b""))
 

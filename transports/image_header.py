@@ -3,7 +3,7 @@
 What ComfyUI's ``LoadImage`` will allocate is ``frames x width x height``: it loads every frame of an animated
 image (GIF, APNG, animated WebP) into one batch. So the header tells both the canvas and the frame count:
 
-- PNG: IHDR (must be the first chunk); ``acTL`` before IDAT gives an APNG's frame count.
+- PNG: IHDR (must be the first chunk); ``acTL`` (and ``fcTL``) before IDAT give an APNG's frame count.
 - JPEG: the first SOFn marker (one frame; ComfyUI loads only the first picture of an MPO).
 - GIF: the logical screen, grown by any frame that reaches past it (Pillow grows the canvas so), and the
   image descriptors counted.
@@ -72,16 +72,18 @@ def _png(data: bytes) -> ImageSize:
 
 
 def _apng_frames(data: bytes) -> int:
-    """``acTL``'s frame count, looked for in the chunks before the first IDAT."""
-    at = 8
+    """An APNG's frames as Pillow counts them: ``acTL``'s count, plus the default image when no ``fcTL``
+    comes before the first IDAT (it is then not part of the animation, but LoadImage decodes it too)."""
+    at, animated, default_is_frame = 8, None, False
     while at + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[at:at + 8])
         if kind == b"IDAT":
-            return 1
+            return 1 if animated is None else animated + (0 if default_is_frame else 1)
         if kind == b"acTL":
             if at + 12 > len(data):
                 break
-            return int.from_bytes(data[at + 8:at + 12], "big")
+            animated = int.from_bytes(data[at + 8:at + 12], "big")
+        default_is_frame = default_is_frame or kind == b"fcTL"
         at += 12 + length
     raise BadHeader("truncated before its image data")
 

@@ -11,7 +11,7 @@ from transports.image_header import BadHeader, ImageSize, image_size
 @pytest.mark.parametrize(("fmt", "data", "size"), [
     ("png", png(640, 480), ImageSize(640, 480)),
     ("png", png(64, 32, gray=True), ImageSize(64, 32)),
-    ("png", png(16, 16, frames=300), ImageSize(16, 16, 300)),
+    ("png", png(16, 16, frames=300), ImageSize(16, 16, 301)),  # the default image, then 300 frames
     ("jpeg", jpeg(7680, 4320), ImageSize(7680, 4320)),
     ("jpeg", jpeg(1000, 10, sof=0xC2), ImageSize(1000, 10)),  # progressive
     ("gif", gif(320, 200), ImageSize(320, 200)),

@@ -31,10 +31,10 @@ def check_name(name: str) -> None:
     (a ``"`` travels as ``%22``), no `` [output]``-style suffix (LoadImage would look in another folder)."""
     if not name or name in {".", ".."} or ".." in name or "/" in name or "\\" in name:
         raise InvalidInput(f"unsafe input image name {name!r}", name=name)
+    if len(name.encode("utf-8", "surrogatepass")) + 2 * name.count('"') > 255:
+        raise InvalidInput(f"input image name {name[:40]!r}... is longer than 255 bytes", name=name)
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
         raise InvalidInput(f"input image name {name!r} has control characters", name=name)
-    if len(name.encode()) + 2 * name.count('"') > 255:
-        raise InvalidInput(f"input image name {name[:40]!r}... is longer than 255 bytes", name=name)
     if name.endswith((" [input]", " [output]", " [temp]")):
         raise InvalidInput(f"input image name {name!r} ends like a ComfyUI folder annotation", name=name)
 

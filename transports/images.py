@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import unicodedata
+import re
 
 from transports.errors import InvalidRequest
 
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc: C0, DEL, C1
+CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _MAX_NAME_BYTES = 255  # NAME_MAX of the file systems ComfyUI writes inputs to
 _ANNOTATIONS = (" [input]", " [output]", " [temp]")  # ComfyUI reads "x.png [output]" from another folder
 _SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
@@ -31,12 +33,12 @@ def check_name(name: str) -> str:
     if "/" in name or "\\" in name or ".." in name:
         raise InvalidRequest(f"image name {name!r} must be a plain file name (no '/', '\\' or '..')",
                              image=name)
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
-        raise InvalidRequest(f"image name {name!r} has control characters or unpaired surrogates", image=name)
-    size = len(name.encode()) + 2 * name.count('"')
+    size = len(name.encode("utf-8", "surrogatepass")) + 2 * name.count('"')
     if size > _MAX_NAME_BYTES:
         raise InvalidRequest(f"image name {name[:40]!r}... is {size} bytes of UTF-8, at most "
                              f"{_MAX_NAME_BYTES} allowed", image=name)
+    if CONTROL_OR_SURROGATE.search(name):
+        raise InvalidRequest(f"image name {name!r} has control characters or unpaired surrogates", image=name)
     if name.endswith(_ANNOTATIONS):
         raise InvalidRequest(f"image name {name!r} ends like a ComfyUI folder annotation "
                              f"({', '.join(_ANNOTATIONS).strip()})", image=name)

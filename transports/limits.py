@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from config.settings import Settings
 from store import InputImage
 from transports.errors import InvalidRequest
 from transports.image_header import BadHeader, ImageSize, image_size
-from transports.images import image_format
+from transports.images import CONTROL, image_format
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,4 +110,4 @@ def nesting_depth(value: Any, limit: int) -> int:
 
 def has_control_chars(text: str) -> bool:
     """Any C0 or C1 control character or DEL (Unicode category Cc)."""
-    return any(unicodedata.category(c) == "Cc" for c in text)
+    return CONTROL.search(text) is not None

@@ -126,7 +126,7 @@ def _skip_sub_blocks(data: bytes, at: int) -> int:
     return len(data)
 
 
-def _gif(data: bytes) -> ImageSize:
+def _gif(data: bytes, stop_above: int | None = None) -> ImageSize:
     if len(data) < 13:
         raise BadHeader("truncated before its logical screen descriptor")
     width, height, flags = _u16le(data, 6), _u16le(data, 8), data[10]
@@ -139,6 +139,8 @@ def _gif(data: bytes) -> ImageSize:
                 break
             left, top, w, h = struct.unpack("<4H", data[at + 1:at + 9])
             width, height, frames = max(width, left + w), max(height, top + h), frames + 1
+            if stop_above is not None and frames * width * height > stop_above:
+                break  # over any limit already: a GIF of a million 1-byte frames is not walked to its end
             local = data[at + 9]
             at += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0) + 1  # + LZW minimum code size
             at = _skip_sub_blocks(data, at)
@@ -180,9 +182,11 @@ def _webp(data: bytes) -> ImageSize:
     raise BadHeader(f"its first chunk ({kind!r}) is not a VP8, VP8L or VP8X header")
 
 
-_READERS = {"png": _png, "jpeg": _jpeg, "gif": _gif, "webp": _webp}
+_READERS = {"png": _png, "jpeg": _jpeg, "webp": _webp}
 
 
-def image_size(fmt: str, data: bytes) -> ImageSize:
-    """The size the header of an image of this format (``png``, ``jpeg``, ``gif``, ``webp``) states."""
-    return _READERS[fmt](data)
+def image_size(fmt: str, data: bytes, *, stop_above: int | None = None) -> ImageSize:
+    """The size the header of an image of this format (``png``, ``jpeg``, ``gif``, ``webp``) states.
+
+    ``stop_above``: a GIF's frames are counted only until they hold more pixels than this (then a lower bound)."""
+    return _gif(data, stop_above) if fmt == "gif" else _READERS[fmt](data)

@@ -44,7 +44,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
         if fmt is None:
             raise InvalidRequest(f"image {name!r} is not a PNG, JPEG, WebP or GIF image", image=name)
         try:
-            size = image_size(fmt, data)
+            size = image_size(fmt, data, stop_above=self.max_request_pixels)
         except BadHeader as exc:
             raise InvalidRequest(f"image {name!r} is not a readable {fmt.upper()}: {exc}", image=name) from None
         if size.canvas > self.max_image_pixels:
@@ -61,7 +61,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
         if total > self.max_request_pixels:
             name, size = max(sizes.items(), key=lambda item: item[1].pixels)
             raise InvalidRequest(
-                f"the request's images hold {total:,} pixels, more than the {self.max_request_pixels:,} "
+                f"the request's images hold at least {total:,} pixels, more than the {self.max_request_pixels:,} "
                 f"allowed per request (MAX_REQUEST_PIXELS); the largest is {name!r} "
                 f"({size.describe()}, {size.pixels:,} pixels)",
                 image=name, pixels=total, max_request_pixels=self.max_request_pixels)

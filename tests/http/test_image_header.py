@@ -51,3 +51,11 @@ def test_a_ten_thousand_square_png_is_small_but_states_its_size() -> None:
     data = png(10_000, 10_000)
     assert len(data) < 400_000
     assert image_size("png", data).pixels == 100_000_000
+
+
+def test_gif_frames_are_counted_only_until_a_limit_is_passed() -> None:
+    """A GIF of many tiny frames is not walked to its end once it is over the limit anyway."""
+    data = gif(10, 10, frames=1000)
+    assert image_size("gif", data).frames == 1000
+    stopped = image_size("gif", data, stop_above=5000)
+    assert stopped.frames == 51 and stopped.pixels > 5000

@@ -106,6 +106,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
+    max_image_pixels: Annotated[PosInt, _d("most pixels of one input image (a frame), from its header")] = (
+        8192 * 8192
+    )
+    max_request_pixels: Annotated[PosInt, _d("most pixels of all input images of a request, every frame")] = (
+        4 * 8192 * 8192
+    )
+    max_workflow_depth: Annotated[PosInt, _d("deepest nesting of objects/arrays in a workflow")] = 64
+    max_workflow_nodes: Annotated[PosInt, _d("most nodes in one workflow")] = 5000
     cors_allow_origins: Annotated[Origins | None, _d("browser origins allowed to call the API (list, or *)")] = (
         None
     )

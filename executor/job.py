@@ -23,6 +23,7 @@ from config.settings import Settings
 from executor import inputs, outputs, reconcile
 from executor.comfy_client import ComfyClient
 from executor.errors import (
+    BadResponse,
     ComfyUnavailable,
     ExecutionFailed,
     InvalidInput,
@@ -99,8 +100,16 @@ class JobRun:
             await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
             error = {"type": "comfyui_unavailable", "message": exc.message}
             await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+        except BadResponse as exc:  # the same garbage would come back on a retry
+            self.log.warning("comfyui_bad_response", detail=exc.message)
+            await self._stop_prompt_quietly()
+            await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
         except JobFailed as exc:
             await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
+        except RecursionError:  # a workflow stored before MAX_WORKFLOW_DEPTH: copying it recursed too deep
+            await self._stop_prompt_quietly()
+            error = InvalidInput("the workflow is nested too deeply to be sent to ComfyUI").to_error()
+            await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, error)
         except Exception as exc:  # S3, a malformed answer, a bug: never leave the job running (heartbeats renew it)
             self.log.exception("job_crashed")
             await self._stop_prompt_quietly()
@@ -253,7 +262,8 @@ class JobRun:
         else:
             await self._write("completed", store.complete, *ids, stored.result, stored.files)
         if self.outcome != "lost":
-            removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, collected.files)
+            refs = [fetched.ref for fetched in collected.files] + collected.unservable
+            removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, refs)
             if removed:
                 self.log.debug("outputs_removed", count=removed)
 
@@ -270,6 +280,11 @@ class JobRun:
             return execution_error(entry.error or {})
         if entry.outcome is Outcome.INTERRUPTED:
             return ExecutionFailed("the prompt was interrupted in ComfyUI", exception_type="interrupted")
+        if collected.unservable:
+            ref = collected.unservable[0]
+            return InvalidInput(f"node {ref.node_id} wrote {ref.filename!r}, a file name ComfyUI cannot serve back "
+                                "(control characters, e.g. from a filename_prefix)", node_id=ref.node_id,
+                                filename=ref.filename)
         if collected.missing:
             names = ", ".join(r.filename for r in collected.missing)
             return ExecutionFailed(f"ComfyUI reported outputs it does not have: {names}",
@@ -320,7 +335,7 @@ class JobRun:
         tracker = self.tracker
         if tracker is None or tracker.done:
             return
-        with contextlib.suppress(ComfyUnavailable, TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(ComfyUnavailable, BadResponse, TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(reconcile.stop(self.rt.client, tracker), timeout=5.0)
 
     # --- called by the executor ---------------------------------------------------------------------------

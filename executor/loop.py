@@ -20,7 +20,7 @@ from config.settings import Settings
 from executor import node_catalog
 from executor import protocol as p
 from executor.comfy_client import ComfyClient
-from executor.errors import ComfyUnavailable
+from executor.errors import BadResponse, ComfyUnavailable
 from executor.job import JobRun, Runtime
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
@@ -122,6 +122,8 @@ class Executor:
                 return
             except ComfyUnavailable as exc:
                 self.log.debug("comfyui_not_ready", reason=exc.message)
+            except BadResponse as exc:  # not ComfyUI's answer: say so, and keep probing
+                self.log.warning("comfyui_not_ready", reason=exc.message)
             await asyncio.sleep(self.settings.comfyui_probe_interval_s)
 
     async def _read_catalog(self) -> None:
@@ -150,7 +152,7 @@ class Executor:
                 await self.client.delete_queued(pending)
             for pid in (pid for pid in queue.running if pid in mine):
                 await self.client.interrupt(pid)
-        except ComfyUnavailable as exc:  # the jobs are safe in the store either way
+        except (ComfyUnavailable, BadResponse) as exc:  # the jobs are safe in the store either way
             self.log.warning("orphan_check_failed", reason=exc.message)
             return
         if mine:

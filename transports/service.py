@@ -27,6 +27,7 @@ from transports.bodies import (
 )
 from transports.disk import RoomGate, disk_body, disk_problem
 from transports.errors import InvalidRequest, OutputNotFound
+from transports.limits import DEFAULT_LIMITS, Limits
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
 from transports.workflow_policy import PolicySource
@@ -50,10 +51,11 @@ class JobService:
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
                  clock: Callable[[], float] = time.monotonic, node_lists: NodeLists | None = None,
-                 heartbeat_stale_s: float = 30.0) -> None:
+                 heartbeat_stale_s: float = 30.0, limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
+        self.limits = limits  # what a request may ask of ComfyUI (checked by transports.requests)
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s
         self.poll_interval_s = poll_interval_s

@@ -16,10 +16,11 @@ import pytest
 from store import Store
 from store.policy import NodeCatalog
 from tests.http.server import Server, running_server
+from tests.image_bytes import png
 from tests.supervisor.harness import RunningDaemon
 from tests.workflow_attacks import check_refusals_and_allowed_files
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+PNG = png()
 
 ATTACKS = ["/srv/secret.png", "../../secret.png", "x.png [output]", "x.png [input]", "x.png [temp]",
            "jobs/3f0c2a9e-0000-4000-8000-000000000000/in.png", "..\\secret.png", "", "a\x07.png", "..",

@@ -10,7 +10,8 @@ from tests.executor.conftest import load_workflow, png, save_workflow, trace_wor
 from tests.fake_comfyui.harness import FakeComfyUI
 from tests.runpod.conftest import b64
 
-BROKEN_PNG = b"\x89PNG\r\n\x1a\n" + b"definitely not the rest of a png"
+# a readable header (the transport measures it) over image data that is not: ComfyUI fails to decode it
+BROKEN_PNG = png(8, 8)[:41] + b"definitely not the rest of a png"
 
 
 async def test_worker_comfyui_request_returns_base64_images(store: Store, fake_comfyui: FakeComfyUI,

@@ -28,6 +28,7 @@ from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.system import SystemController
 from transports.http.errors import error_response
+from transports.limits import Limits
 from transports.service import JobService
 
 _MB = 1024 * 1024
@@ -73,7 +74,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        default_timeout_s=settings.job_timeout_s,
                                        poll_interval_s=settings.poll_interval_s,
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
-                                       heartbeat_stale_s=settings.heartbeat_stale_s)
+                                       heartbeat_stale_s=settings.heartbeat_stale_s,
+                                       limits=Limits.from_settings(settings))
         services.append(app.state.service)
         if freeze_gc:
             gc.collect()

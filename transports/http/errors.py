@@ -52,6 +52,8 @@ def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
         return exc.status_code, _validation_detail(exc)
     if isinstance(exc, RecursionError):  # only decoding a request body recurses this deep
         return HTTP_400_BAD_REQUEST, {"detail": "the request body is nested too deeply"}
+    if isinstance(exc, UnicodeDecodeError):  # msgspec raises it, unwrapped, for a JSON string of bad UTF-8
+        return HTTP_400_BAD_REQUEST, {"detail": f"the request body is not valid UTF-8: {exc.reason}"}
     if isinstance(exc, ClientException) and isinstance(exc.__cause__, SerializationException):
         return exc.status_code, {"detail": f"the request body is not valid JSON: {exc.detail}"}
     if isinstance(exc, HTTPException):

@@ -37,7 +37,7 @@ class Handler:
         log = self.log.bind(runpod_job_id=rp_job.get("id"))
         try:
             request = parse({"input": rp_job.get("input")}, max_images=self.service.max_images,
-                            policy=self.service.policy.current())
+                            limits=self.service.limits, policy=self.service.policy.current())
         except InvalidRequest as exc:
             log.info("runpod_job_rejected", detail=exc.detail)
             return self._with_refresh(invalid_input(exc))

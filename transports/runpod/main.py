@@ -27,6 +27,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     from store import Store
     from store.policy import NodeLists
     from store.s3 import make_uploader
+    from transports.limits import Limits
     from transports.runpod import sdk
     from transports.runpod.handler import Handler
     from transports.runpod.size import OutputLimit
@@ -36,7 +37,8 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     store = Store.from_settings(settings)
     service = JobService(store, max_images=settings.max_images, max_attempts=settings.job_max_attempts,
                          default_timeout_s=settings.job_timeout_s, poll_interval_s=settings.poll_interval_s,
-                         node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist))
+                         node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
+                         limits=Limits.from_settings(settings))
     limit = OutputLimit(settings.runpod_max_output_mb, make_uploader(settings))
     handler = Handler(service, limit, log, send_progress=sdk.progress_sink(runpod),
                       refresh_worker=settings.refresh_worker)

@@ -36,14 +36,16 @@ class JobsController(Controller):
     @post("/run", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
     async def run(self, data: JSONBody[RunBody], service: Service) -> SubmitBody:
         """Queue a job; answered only once the job is committed to the store."""
-        return await service.submit_batched(await validate_async(data, max_images=service.max_images,
-                                                                 policy=service.policy.current()))
+        request = await validate_async(data, max_images=service.max_images, limits=service.limits,
+                                       policy=service.policy.current())
+        return await service.submit_batched(request)
 
     @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
     async def runsync(self, data: JSONBody[RunBody], service: Service, wait: Wait = 60) -> StatusBody:
         """Queue a job and wait up to ``wait`` seconds for it to end; the status body either way."""
-        submitted = await service.submit_batched(await validate_async(data, max_images=service.max_images,
-                                                                      policy=service.policy.current()))
+        request = await validate_async(data, max_images=service.max_images, limits=service.limits,
+                                       policy=service.policy.current())
+        submitted = await service.submit_batched(request)
         return service.render(await service.wait(submitted.job_id, wait))
 
     @get("/status/{job_id:str}", responses=errors(400, 401, 403, 404))

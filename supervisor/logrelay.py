@@ -38,7 +38,7 @@ def _is_json_object(line: bytes) -> bool:
             _check_object(line)
             return True
         return isinstance(_decode(line), dict)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # RecursionError: nested too deeply
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):  # too deep
         return False
 
 
@@ -54,7 +54,7 @@ def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) 
                 decoded = _decode(stripped)
                 if isinstance(decoded, dict):
                     return encode_line(decoded)
-            except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply to check
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: too deep to check
                 pass
     event: dict[str, object] = {
         "event": f"{spec.kind}_output",

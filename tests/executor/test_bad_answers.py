@@ -14,7 +14,6 @@ from store import InputImage, JobStatus, Store
 from tests.executor.conftest import load_workflow, png, save_workflow, wait_status, wait_until
 from tests.fake_comfyui.harness import FakeComfyUI
 
-
 # A prompt seen whole on the websocket needs no GET /history: a silence (no progress for longer than a heartbeat)
 # makes the executor ask, and so read the garbled answer.
 SILENT = {"delay_ms": 1500, "progress_steps": 0}

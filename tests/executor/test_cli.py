@@ -66,7 +66,7 @@ def test_a_job_costs_two_info_lines_and_no_per_request_line(store: Store, db_pat
         for job in jobs:
             assert _wait_job(store, job.id, proc) is JobStatus.COMPLETED
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        out, _ = proc.communicate(timeout=15)
     finally:
         proc.kill()
     lines = [json.loads(line) for line in out.decode().splitlines()]

@@ -16,6 +16,8 @@ from executor.errors import BadResponse, ComfyUnavailable, InvalidInput, validat
 
 T = TypeVar("T")
 _decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+_JSON = {"Content-Type": "application/json"}
 
 
 class _Uploaded(msgspec.Struct, frozen=True):
@@ -123,7 +125,8 @@ class ComfyClient:
         body: dict[str, Any] = {"prompt": workflow, "client_id": client_id, "prompt_id": prompt_id}
         if extra_data:
             body["extra_data"] = extra_data
-        response = await self._request("POST", "/prompt", json=body)
+        # encoded by msgspec (httpx's json= runs the stdlib encoder: ~10x the CPU on a large workflow)
+        response = await self._request("POST", "/prompt", content=_encode(body), headers=_JSON)
         if response.status_code == 200:
             answer = parse_answer("POST", "/prompt", response, _Queued)
             return Accepted(prompt_id=answer.prompt_id, number=answer.number, node_errors=answer.node_errors or {})

@@ -225,14 +225,8 @@ async def run_executor(settings: Any, url: str, jobs: int, profile: str | None) 
 
     store = Store(settings.sqlite_db_path)
     writes = Counting(store)
-    requests: collections.Counter[str] = collections.Counter()
     executor = Executor(settings, store, comfyui_url=url, worker_id="bench", client_id="bench-cpu")
-
-    async def count(request: httpx.Request) -> None:
-        path = request.url.path
-        requests[f"{request.method} {'/history/{id}' if path.startswith('/history/') else path}"] += 1
-
-    executor.client.http.event_hooks["request"].append(count)
+    requests = executor.client.sent
     task = asyncio.create_task(executor.run())
     feeder = Store(settings.sqlite_db_path)
 

@@ -2,6 +2,8 @@
 
 The store's apsw connection belongs to the event-loop thread: it is opened in the lifespan, and every
 handler that touches it runs on the loop (``sync_to_thread=False``; store calls take well under a ms).
+Work that may take longer has its own connection on its own thread: cleanup (a Store of its own) and large
+outputs (a BlobReader per response, transports.streaming). Waiters share one watcher (transports.watcher).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
         app.state.service = JobService(store, max_images=settings.max_images,
                                        max_attempts=settings.job_max_attempts,
                                        default_timeout_s=settings.job_timeout_s,
-                                       poll_interval_s=settings.poll_interval_s)
+                                       poll_interval_s=settings.poll_interval_s,
+                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False))
         services.append(app.state.service)
         if freeze_gc:
             gc.collect()
@@ -77,6 +80,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             yield
         finally:
             services.clear()
+            await app.state.service.close()
             store.close()
 
     guard = api_key_guard(settings.api_key, settings.admin_api_key)

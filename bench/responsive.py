@@ -8,8 +8,10 @@ started on it and ``/health`` is probed every 20 ms from a separate process (a n
 timeout like the Docker health check) while the load runs:
 
 - idle: 1,900 long-polls (``GET /status/{id}?wait=60``) of pending jobs, nothing else happening;
-- longpoll: 200 long-polls (``wait=5``, repeated) of the 5 MB-workflow job, whose progress changes every 0.5 s;
-- status: 5 clients fetching ``GET /status/{id}`` (base64 outputs) of the 150 MB job, over and over;
+- longpoll: 200 long-polls (``wait=5``, repeated; their starts spread over those 5 s) of the 5 MB-workflow job,
+  whose progress changes every 0.5 s;
+- status: 5 clients fetching ``GET /status/{id}`` (base64 outputs) of the 150 MB job (``--output-mb``),
+  over and over;
 - raw: 5 clients fetching ``GET /jobs/{id}/outputs/0`` (the raw 150 MB), over and over;
 - cleanup: ``POST /admin/cleanup?max_age_hours=24`` deleting the 100,000 old jobs (last: it empties them).
 
@@ -39,13 +41,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 HOST = "127.0.0.1"
 LOADS = ("idle", "longpoll", "status", "raw", "cleanup")
 IDLE_POLLS, LONG_POLLS, FETCHERS = 1900, 200, 5
-WORKFLOW_MB, OUTPUT_MB, OLD_JOBS = 5, 150, 100_000
+WORKFLOW_MB, OLD_JOBS = 5, 100_000
 PROBE_EVERY_S, PROBE_TIMEOUT_S = 0.02, 4.0
 
 
 # --- the store (run with the code under test: ``--prepare``) ----------------------------------------------------
 
-def prepare(db: str) -> dict[str, object]:
+def prepare(db: str, output_mb: int) -> dict[str, object]:
     from store import JobStatus, OutputFile, Progress, Store
     from store.testing import fill_jobs
 
@@ -59,7 +61,7 @@ def prepare(db: str) -> dict[str, object]:
     store.claim("bench")
     result = {"images": [{"filename": "big.mp4", "type": "base64", "output_index": 0, "node_id": "1",
                           "content_type": "video/mp4", "subfolder": ""}]}
-    blob = os.urandom(1 << 20) * OUTPUT_MB
+    blob = os.urandom(1 << 20) * output_mb
     store.complete(output, "bench", result, [OutputFile(0, "big.mp4", "video/mp4", blob)])
     pending = [job.id for job in store.create_jobs([{"workflow": {"1": node}}] * IDLE_POLLS)]
     fill_jobs(store, OLD_JOBS, JobStatus.COMPLETED, at=time.time() - 2 * 86400)
@@ -175,7 +177,8 @@ async def fetch(port: int, path: str, method: str = "GET") -> int:
         writer.close()
 
 
-async def repeat(port: int, path: str, stop: asyncio.Event, done: list[int]) -> None:
+async def repeat(port: int, path: str, stop: asyncio.Event, done: list[int], delay: float = 0.0) -> None:
+    await asyncio.sleep(delay)
     while not stop.is_set():
         try:
             done.append(await fetch(port, path))
@@ -197,21 +200,24 @@ async def run_load(load: str, port: int, jobs: dict[str, object], stop: asyncio.
         await asyncio.gather(*tasks, return_exceptions=True)
         return done
     if load == "cleanup":
+        start = time.monotonic()
         done.append(await fetch(port, "/admin/cleanup?max_age_hours=24", "POST"))
+        print(f"  (cleanup answered in {time.monotonic() - start:.1f} s)", flush=True)
         await stop.wait()
         return done
     paths = {"longpoll": (f"/status/{jobs['waited']}?wait=5&outputs=none", LONG_POLLS),
              "status": (f"/status/{jobs['output']}", FETCHERS),
              "raw": (f"/jobs/{jobs['output']}/outputs/0", FETCHERS)}
     path, clients = paths[load]
-    await asyncio.gather(*(repeat(port, path, stop, done) for _ in range(clients)))
+    spread = 5.0 / clients if load == "longpoll" else 0.0  # clients that did not all start in the same ms
+    await asyncio.gather(*(repeat(port, path, stop, done, i * spread) for i in range(clients)))
     return done
 
 
 async def measure(load: str, port: int, pid: int, jobs: dict[str, object], seconds: float) -> dict[str, float]:
     stop = asyncio.Event()
     loader = asyncio.create_task(run_load(load, port, jobs, stop))
-    await asyncio.sleep(1.5 if load == "idle" else 0.3)  # the idle polls are all waiting before probing starts
+    await asyncio.sleep({"idle": 1.5, "longpoll": 5.0}.get(load, 0.3))  # the idle polls are all waiting before probing starts
     probe = await asyncio.create_subprocess_exec(
         sys.executable, "-P", str(ROOT / "bench" / "responsive.py"), "--probe", str(port), str(seconds),
         stdout=asyncio.subprocess.PIPE)
@@ -222,7 +228,11 @@ async def measure(load: str, port: int, pid: int, jobs: dict[str, object], secon
         await asyncio.wait({communicate}, timeout=0.05)
     cpu = (proc_cpu_s(pid) - cpu0) / (time.monotonic() - t0)
     stop.set()
-    done = await asyncio.wait_for(loader, 600)
+    try:  # bounded: a request the server never answers is left behind
+        done = await asyncio.wait_for(loader, seconds + 60)
+    except TimeoutError:
+        print(f"  ({load}: requests still unanswered {seconds + 60:g} s after probing ended)", flush=True)
+        done = []
     samples = json.loads(communicate.result()[0])
     ms = sorted(elapsed * 1000 for elapsed, _ in samples)
     failures = sum(1 for elapsed, status in samples if status != 200 or elapsed >= PROBE_TIMEOUT_S)
@@ -244,12 +254,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of probing per load")
     parser.add_argument("--loads", nargs="+", choices=LOADS, default=list(LOADS))
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout the server runs from")
+    parser.add_argument("--output-mb", type=int, default=150, help="size of the large output")
     parser.add_argument("--prepare", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--probe", nargs=2, metavar=("PORT", "SECONDS"), help=argparse.SUPPRESS)
     parser.add_argument("--churn", nargs=3, metavar=("DB", "JOB", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
-        print(json.dumps(prepare(args.prepare)))
+        print(json.dumps(prepare(args.prepare, args.output_mb)))
         return
     if args.probe:
         probe_loop(int(args.probe[0]), float(args.probe[1]))
@@ -259,11 +270,12 @@ def main() -> None:
         return
     fds = raise_fd_limit()
     code = args.code.resolve()
-    print(f"code: {code}  open-file limit: {fds}  duration: {args.duration:g} s per load", flush=True)
+    print(f"code: {code}  open-file limit: {fds}  duration: {args.duration:g} s per load  "
+          f"output: {args.output_mb} MB", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-responsive-") as tmp:
         folder, db = Path(tmp), str(Path(tmp) / "jobs.db")
         start = time.monotonic()
-        jobs = json.loads(run_code(code, "--prepare", db))
+        jobs = json.loads(run_code(code, "--prepare", db, "--output-mb", str(args.output_mb)))
         print(f"store prepared in {time.monotonic() - start:.1f} s "
               f"({os.path.getsize(db) / 1e6:.0f} MB)", flush=True)
         print(f"{'load':<10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'fail':>6}{'probes':>8}{'CPU %':>7}"

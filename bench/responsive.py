@@ -217,7 +217,8 @@ async def run_load(load: str, port: int, jobs: dict[str, object], stop: asyncio.
 async def measure(load: str, port: int, pid: int, jobs: dict[str, object], seconds: float) -> dict[str, float]:
     stop = asyncio.Event()
     loader = asyncio.create_task(run_load(load, port, jobs, stop))
-    await asyncio.sleep({"idle": 1.5, "longpoll": 5.0}.get(load, 0.3))  # the idle polls are all waiting before probing starts
+    # probing starts once every idle poll waits, and once every long-poller has started
+    await asyncio.sleep({"idle": 1.5, "longpoll": 5.0}.get(load, 0.3))
     probe = await asyncio.create_subprocess_exec(
         sys.executable, "-P", str(ROOT / "bench" / "responsive.py"), "--probe", str(port), str(seconds),
         stdout=asyncio.subprocess.PIPE)

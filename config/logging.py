@@ -13,9 +13,38 @@ from structlog.typing import EventDict
 
 _encoder = msgspec.json.Encoder(enc_hook=repr)  # anything msgspec can't encode is logged as its repr
 
+MAX_LINE_BYTES = 16 * 1024  # Docker's json-file driver splits longer lines into partial messages
+_VALUE_BYTES = MAX_LINE_BYTES // 8  # a long value is cut to about this much, head and tail kept
+_IDENTITY = ("timestamp", "level", "event", "process", "pid", "job_id", "instance")
+
+
+def _cut(value: Any, limit: int) -> Any:
+    """``value``, or when its JSON is longer than ``limit`` bytes, its head and tail around a marker."""
+    encoded = _encoder.encode(value)
+    if len(encoded) <= limit:
+        return value
+    text = value if isinstance(value, str) else encoded.decode("utf-8", errors="replace")
+    keep = max(limit // 2 - 32, 8)
+    return f"{text[:keep]}...[truncated {len(text) - 2 * keep} of {len(text)} chars]...{text[-keep:]}"
+
+
+def encode_line(event: dict[str, Any]) -> bytes:
+    """One JSON log line of at most MAX_LINE_BYTES: long values cut (a marker says how much), and
+    ``"truncated": true``; if that is not enough, only the identifying fields are kept."""
+    line = _encoder.encode(event)
+    if len(line) <= MAX_LINE_BYTES:
+        return line
+    cut = {key: _cut(value, _VALUE_BYTES) for key, value in event.items()}
+    cut["truncated"] = True
+    line = _encoder.encode(cut)
+    if len(line) <= MAX_LINE_BYTES:
+        return line
+    kept = {key: _cut(event[key], 256) for key in _IDENTITY if key in event}
+    return _encoder.encode({**kept, "truncated": True, "fields_dropped": len(event) - len(kept)})
+
 
 def _serialize(event: dict[str, Any], **_: Any) -> bytes:
-    return _encoder.encode(event)
+    return encode_line(event)
 
 
 class _StdlibBridge(logging.Handler):

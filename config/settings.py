@@ -19,6 +19,10 @@ NonNegInt = Annotated[int, Meta(ge=0)]
 PosInt = Annotated[int, Meta(ge=1)]
 NonNegFloat = Annotated[float, Meta(ge=0)]
 PosFloat = Annotated[float, Meta(gt=0)]
+Origins = Annotated[str, Meta(pattern=r"^\s*(\*|https?://[^/,\s]+)\s*(,\s*(\*|https?://[^/,\s]+)\s*)*$",
+                              extra={"expected": "comma-separated origins such as https://app.example.com "
+                                                 "(scheme://host[:port], no path), or *",
+                                     "example": "https://app.example.com, http://localhost:3000"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -46,6 +50,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "NORMAL"
     )
     sqlite_busy_timeout_ms: Annotated[NonNegInt, _d("how long a write waits for the database lock")] = 5000
+    min_free_disk_mb: Annotated[NonNegFloat, _d("room for the store below which new jobs get 507 (0: no floor)")] = (
+        1024.0
+    )
+    store_max_mb: Annotated[NonNegFloat, _d("store size past which the oldest finished jobs' outputs are removed "
+                                            "(0: no cap)")] = 10240.0
+    store_reserve_mb: Annotated[NonNegFloat, _d("file kept next to the store, released so cleanup works on a "
+                                                "full disk (0: none)")] = 64.0
 
     # --- ComfyUI --------------------------------------------------------------------------------------------
     comfyui_path: Annotated[str | None, _d("folder holding ComfyUI's main.py: the supervisor starts it")] = None
@@ -95,6 +106,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
+    max_image_pixels: Annotated[PosInt, _d("most pixels of one input image (a frame), from its header")] = (
+        8192 * 8192
+    )
+    max_request_pixels: Annotated[PosInt, _d("most pixels of all input images of a request, every frame")] = (
+        4 * 8192 * 8192
+    )
+    max_workflow_depth: Annotated[PosInt, _d("deepest nesting of objects/arrays in a workflow")] = 64
+    max_workflow_nodes: Annotated[PosInt, _d("most nodes in one workflow")] = 5000
+    cors_allow_origins: Annotated[Origins | None, _d("browser origins allowed to call the API (list, or *)")] = (
+        None
+    )
+    http_header_timeout_s: Annotated[PosFloat, _d("a request whose headers take longer is closed (408)")] = 10.0
+    http_body_timeout_s: Annotated[PosFloat, _d("a request body must progress within each window this long (408)")] = (
+        10.0
+    )
+    http_body_min_rate: Annotated[NonNegInt, _d("bytes/s a request body must average over each window")] = 1024
+    http_max_connections: Annotated[PosInt, _d("open connections at most; beyond, the oldest slow/idle is closed")] = (
+        8192
+    )
+
+    # --- workflow policy (checked at submit and again by the executor) --------------------------------------
+    node_denylist: Annotated[str, _d("comma-separated node class types that never run (400 at submit)")] = ""
+    node_allowlist: Annotated[str, _d("comma-separated node class types; set = only these run (400 at submit)")] = ""
 
     # --- supervisor -----------------------------------------------------------------------------------------
     restart_backoff_max_s: Annotated[PosFloat, _d("cap of the restart backoff of a crashed child")] = 30.0
@@ -103,7 +137,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stop_timeout_s: Annotated[PosFloat, _d("after SIGTERM, seconds before a child gets SIGKILL")] = 10.0
     cleanup_interval_s: Annotated[PosFloat, _d("seconds between cleanups and stuck-job resets")] = 3600.0
     cleanup_max_age_hours: Annotated[NonNegFloat, _d("terminal jobs older than this are deleted")] = 24.0
-    stuck_max_running_hours: Annotated[NonNegFloat, _d("running jobs older than this are reset")] = 2.0
+    stuck_max_running_hours: Annotated[NonNegFloat, _d(
+        "hourly stuck-job reset: a job running this long past its own deadline is stopped (live executor) "
+        "or requeued (stale heartbeat)")] = 2.0
     recovery_interval_s: Annotated[PosFloat, _d("seconds between stale-heartbeat recoveries")] = 5.0
 
     # --- RunPod transport -----------------------------------------------------------------------------------
@@ -144,7 +180,7 @@ def describe(field: msgspec.inspect.Field) -> str:
 def expected_text(t: msgspec.inspect.Type) -> str:
     """What a value of this type must look like, in words."""
     if isinstance(t, msgspec.inspect.Metadata):
-        return expected_text(t.type)
+        return str((t.extra or {}).get("expected") or expected_text(t.type))
     if isinstance(t, msgspec.inspect.UnionType):
         return " or ".join(expected_text(x) for x in t.types if not isinstance(x, msgspec.inspect.NoneType))
     if isinstance(t, msgspec.inspect.BoolType):

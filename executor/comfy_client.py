@@ -1,20 +1,55 @@
 """ComfyUI's HTTP API, one method per endpoint the executor uses (see shared/comfyui-protocol/).
 
 Every network failure or 5xx surfaces as :class:`ComfyUnavailable`; a rejected prompt as
-:class:`ValidationFailed`.
+:class:`ValidationFailed`; an answer that is not JSON, or not of the shape ComfyUI sends, as :class:`BadResponse`.
 """
 
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
-from executor.errors import ComfyUnavailable, validation_error
+from executor.errors import BadResponse, ComfyUnavailable, InvalidInput, validation_error
 
+T = TypeVar("T")
 _decode = msgspec.json.Decoder().decode
+
+
+class _Uploaded(msgspec.Struct, frozen=True):
+    name: str
+    subfolder: str = ""
+
+
+class _Queued(msgspec.Struct, frozen=True):
+    prompt_id: str
+    number: int = 0
+    node_errors: dict[str, Any] | None = None
+
+
+class _Queue(msgspec.Struct, frozen=True):
+    queue_running: list[list[Any]] = []
+    queue_pending: list[list[Any]] = []
+
+
+def bad_response(method: str, path: str, response: httpx.Response, problem: str) -> BadResponse:
+    """The error of an answer ComfyUI never gives, with enough of it to recognise what answered."""
+    excerpt = response.content[:160].decode("utf-8", errors="replace")
+    return BadResponse(f"{method} {path}: ComfyUI answered HTTP {response.status_code} with {problem} "
+                       f"({response.headers.get('content-type', 'no content type')}, {len(response.content)} "
+                       f"bytes): {excerpt!r}", endpoint=f"{method} {path}", status_code=response.status_code)
+
+
+def parse_answer(method: str, path: str, response: httpx.Response, kind: type[T]) -> T:
+    """The JSON body as ``kind``; BadResponse when it is not JSON or not of that shape."""
+    try:
+        return msgspec.json.decode(response.content, type=kind)
+    except msgspec.ValidationError as exc:
+        raise bad_response(method, path, response, f"JSON of another shape ({exc})") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        raise bad_response(method, path, response, "a body that is not JSON") from None
 
 
 class Accepted(msgspec.Struct, frozen=True):
@@ -56,14 +91,18 @@ class ComfyClient:
             raise ComfyUnavailable(f"{method} {path}: HTTP {response.status_code}")
         return response
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _json(self, method: str, path: str, kind: type[T], **kwargs: Any) -> T:
         response = await self._request(method, path, **kwargs)
         if response.status_code != 200:
             raise ComfyUnavailable(f"{method} {path}: HTTP {response.status_code}")
-        return _decode(response.content) if response.content else None
+        return parse_answer(method, path, response, kind)
 
     async def system_stats(self) -> dict[str, Any]:
-        return await self._json("GET", "/system_stats")  # type: ignore[no-any-return]
+        return await self._json("GET", "/system_stats", dict[str, Any])
+
+    async def object_info(self) -> Any:
+        """Every installed node class with its inputs (a few MB with custom nodes; read once per start)."""
+        return await self._json("GET", "/object_info", dict[str, Any])
 
     async def upload_image(self, data: bytes, name: str, subfolder: str) -> str:
         """Upload to the input folder (overwrite); returns the name LoadImage uses: ``subfolder/name``."""
@@ -71,10 +110,12 @@ class ComfyClient:
         response = await self._request(
             "POST", "/upload/image", files={"image": (name, data, content_type)},
             data={"subfolder": subfolder, "type": "input", "overwrite": "true"})
+        if response.status_code == 400:  # the name or subfolder (trace 38): the same on every retry
+            raise InvalidInput(f"ComfyUI refused the upload of input {name!r} (HTTP 400)", name=name)
         if response.status_code != 200:
             raise ComfyUnavailable(f"POST /upload/image {name}: HTTP {response.status_code}")
-        body = _decode(response.content)
-        return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else str(body["name"])
+        body = parse_answer("POST", "/upload/image", response, _Uploaded)
+        return f"{body.subfolder}/{body.name}" if body.subfolder else body.name
 
     async def queue_prompt(self, workflow: dict[str, Any], *, client_id: str, prompt_id: str,
                            extra_data: dict[str, Any] | None = None) -> Accepted:
@@ -84,32 +125,40 @@ class ComfyClient:
             body["extra_data"] = extra_data
         response = await self._request("POST", "/prompt", json=body)
         if response.status_code == 200:
-            answer = _decode(response.content)
-            return Accepted(prompt_id=answer["prompt_id"], number=answer.get("number", 0),
-                            node_errors=answer.get("node_errors") or {})
+            answer = parse_answer("POST", "/prompt", response, _Queued)
+            return Accepted(prompt_id=answer.prompt_id, number=answer.number, node_errors=answer.node_errors or {})
         if response.status_code == 400 or response.headers.get("content-type", "").startswith("text/plain"):
             try:
                 parsed: Any = _decode(response.content)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 parsed = response.text
             raise validation_error(response.status_code, parsed)
         raise ComfyUnavailable(f"POST /prompt: HTTP {response.status_code}")
 
     async def history(self, prompt_id: str) -> dict[str, Any] | None:
         """The history entry of a prompt; None while it has none (queued, running, deleted or forgotten)."""
-        body = await self._json("GET", f"/history/{prompt_id}")
-        return (body or {}).get(prompt_id)
+        body = await self._json("GET", f"/history/{prompt_id}", dict[str, dict[str, Any]])
+        return body.get(prompt_id)
 
     async def queue(self) -> QueueState:
-        body = await self._json("GET", "/queue")
+        response = await self._request("GET", "/queue")
+        if response.status_code != 200:
+            raise ComfyUnavailable(f"GET /queue: HTTP {response.status_code}")
+        body = parse_answer("GET", "/queue", response, _Queue)
+        items = body.queue_running + body.queue_pending
+        if any(len(item) < 2 for item in items):
+            raise bad_response("GET", "/queue", response, "queue items without a prompt id")
 
-        def ids(items: list[Any]) -> list[str]:
+        def ids(items: list[list[Any]]) -> list[str]:
             return [str(item[1]) for item in items]
 
-        running, pending = body.get("queue_running", []), body.get("queue_pending", [])
-        client_ids = {str(i[1]): (i[3] or {}).get("client_id") if len(i) > 3 else None
-                      for i in running + pending}
-        return QueueState(running=ids(running), pending=ids(pending), client_ids=client_ids)
+        def client_id(item: list[Any]) -> str | None:
+            extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
+            value = extra.get("client_id")
+            return value if isinstance(value, str) else None
+
+        client_ids = {str(item[1]): client_id(item) for item in items}
+        return QueueState(running=ids(body.queue_running), pending=ids(body.queue_pending), client_ids=client_ids)
 
     async def interrupt(self, prompt_id: str) -> None:
         """Interrupt this prompt if it is the one running (a no-op otherwise, trace 28)."""

@@ -1,7 +1,8 @@
 """What can go wrong while running a job, as exceptions that carry the job's structured error.
 
 A :class:`JobFailed` ends the job (``failed``, never retried); a :class:`ComfyUnavailable` puts it back in the
-queue while attempts remain. ``to_error()`` gives the JSON stored in ``jobs.error`` (docs/internals.md).
+queue while attempts remain. A :class:`BadResponse` (ComfyUI answering garbage) is a JobFailed: the same
+garbage would come back on every retry. ``to_error()`` gives the JSON stored in ``jobs.error`` (docs/internals.md).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class InvalidInput(JobFailed):
     kind = "invalid_input"
 
 
+class BadResponse(JobFailed):
+    """ComfyUI answered with a body its API never sends (not JSON, or JSON of the wrong shape)."""
+
+    kind = "comfyui_bad_response"
+
+
 class ValidationFailed(JobFailed):
     """ComfyUI rejected the workflow."""
 
@@ -74,11 +81,14 @@ def validation_error(status: int, body: Any) -> ValidationFailed:
                             details=error.get("details", ""), node_errors=node_errors)
 
 
-def _node_errors(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for node_id, entry in raw.items():
+def _node_errors(raw: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for node_id, entry in (raw.items() if isinstance(raw, dict) else ()):
+        if not isinstance(entry, dict):
+            continue
+        listed = entry.get("errors")
         errors = [{key: e.get(key, "") for key in ("type", "message", "details")}
-                  for e in entry.get("errors", []) if isinstance(e, dict)]
+                  for e in (listed if isinstance(listed, list) else []) if isinstance(e, dict)]
         out.append({"node_id": str(node_id), "class_type": entry.get("class_type"), "errors": errors})
     return out
 

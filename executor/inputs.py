@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,8 +27,16 @@ def is_image(data: bytes) -> bool:
 
 
 def check_name(name: str) -> None:
-    if not name or name in {".", ".."} or ".." in name or "/" in name or "\\" in name or "\x00" in name:
+    """A name POST /upload/image stores: no path, no control characters, at most 255 bytes (NAME_MAX) as sent
+    (a ``"`` travels as ``%22``), no `` [output]``-style suffix (LoadImage would look in another folder)."""
+    if not name or name in {".", ".."} or ".." in name or "/" in name or "\\" in name:
         raise InvalidInput(f"unsafe input image name {name!r}", name=name)
+    if len(name.encode("utf-8", "surrogatepass")) + 2 * name.count('"') > 255:
+        raise InvalidInput(f"input image name {name[:40]!r}... is longer than 255 bytes", name=name)
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        raise InvalidInput(f"input image name {name!r} has control characters", name=name)
+    if name.endswith((" [input]", " [output]", " [temp]")):
+        raise InvalidInput(f"input image name {name!r} ends like a ComfyUI folder annotation", name=name)
 
 
 def check_inputs(images: Iterable[InputImage]) -> None:

@@ -23,8 +23,10 @@ from config.settings import Settings
 from executor import inputs, outputs, reconcile
 from executor.comfy_client import ComfyClient
 from executor.errors import (
+    BadResponse,
     ComfyUnavailable,
     ExecutionFailed,
+    InvalidInput,
     JobFailed,
     TimedOut,
     execution_error,
@@ -34,9 +36,12 @@ from executor.outputs import Collected
 from executor.protocol import HistoryEntry, Outcome
 from executor.storage import OutputSink
 from executor.tracker import PromptState, PromptTracker
-from store import Job, Progress, Store, StoreError
+from store import Job, Progress, Store, StoreError, StoreFull
+from store.policy import OPEN as OPEN_POLICY
+from store.policy import PolicyViolation, WorkflowPolicy
 
 STOP_WAIT_S = 30.0  # after an interrupt, how long to wait for ComfyUI to stop before giving up on the prompt
+FULL_RETRY_S = (0.5, 10.0)  # a terminal write that meets a full disk is retried, backing off from/to this
 
 
 class Phase(enum.Enum):
@@ -63,6 +68,7 @@ class Runtime(msgspec.Struct, kw_only=True):
     client_id: str
     routes: dict[str, JobRun]  # prompt id -> run, for the websocket's events
     on_unavailable: Callable[[], None]
+    policy: WorkflowPolicy = OPEN_POLICY  # node lists + the catalog of this executor's ComfyUI (replaced when re-read)
 
 
 class JobRun:
@@ -70,10 +76,11 @@ class JobRun:
         self.rt, self.job, self.predecessor = rt, job, predecessor
         self.phase = Phase.PREPARING
         self.cancel_requested = job.cancel_requested
+        self.stop_requested = False  # reset-stuck found it over the limit: stop it like its own deadline
         self.release_requested = False
         self.tracker: PromptTracker | None = None
         self.task: asyncio.Task[None] | None = None
-        self.outcome = ""  # completed | failed | cancelled | requeued | released | lost
+        self.outcome = ""  # completed | failed | cancelled | requeued | released | unreleased | lost
         self.submitted = asyncio.Event()
         self.finished = asyncio.Event()
         self.timeout_s = job.timeout_s or rt.settings.job_timeout_s
@@ -92,18 +99,26 @@ class JobRun:
             self.rt.on_unavailable()
             await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
             error = {"type": "comfyui_unavailable", "message": exc.message}
-            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+            await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+        except BadResponse as exc:  # the same garbage would come back on a retry
+            self.log.warning("comfyui_bad_response", detail=exc.message)
+            await self._stop_prompt_quietly()
+            await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
         except JobFailed as exc:
-            self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
+            await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, exc.to_error())
+        except RecursionError:  # a workflow stored before MAX_WORKFLOW_DEPTH: copying it recursed too deep
+            await self._stop_prompt_quietly()
+            error = InvalidInput("the workflow is nested too deeply to be sent to ComfyUI").to_error()
+            await self._write("failed", self.rt.store.fail, self.job.id, self.rt.worker_id, error)
         except Exception as exc:  # S3, a malformed answer, a bug: never leave the job running (heartbeats renew it)
             self.log.exception("job_crashed")
             await self._stop_prompt_quietly()
             error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
-            self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+            await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except asyncio.CancelledError:  # the executor releases this job (shutdown) or lost it
             await self._stop_prompt_quietly()
             if self.release_requested:
-                self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
+                await self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
         finally:
             self.phase = Phase.DONE
             self.left_comfyui_at = self.left_comfyui_at or time.monotonic()
@@ -118,8 +133,9 @@ class JobRun:
         workflow = await self._prepare()
         if self.predecessor:
             await self.predecessor.submitted.wait()
-        if self.cancel_requested:
-            await self._finish(Ending.CANCELLED, None, Collected(files=[], texts=[], missing=[]))
+        if self.cancel_requested or self.stop_requested:
+            ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
+            await self._finish(ending, None, Collected(files=[], texts=[], missing=[]))
             return
         ending, entry = await self._execute(workflow)
         collected = await self._collect(entry)
@@ -133,6 +149,10 @@ class JobRun:
 
     async def _prepare(self) -> dict[str, Any]:
         images = self.rt.store.get_inputs(self.job.id)
+        try:  # on the workflow as submitted: the rewrite below makes our own names jobs/<id>/... paths
+            self.rt.policy.check(self.job.workflow, (image.name for image in images))
+        except PolicyViolation as exc:
+            raise InvalidInput(exc.message, **exc.details) from None
         renames = await inputs.upload_inputs(self.rt.client, self.job.id, images)
         if renames:
             self.log.debug("inputs_uploaded", count=len(renames))
@@ -177,7 +197,8 @@ class JobRun:
                 return ending, None
             if tracker.state is PromptState.VANISHED:
                 raise ComfyUnavailable(tracker.reason)
-            if ending is Ending.NORMAL and (self.cancel_requested or self._deadline_passed(tracker)):
+            if ending is Ending.NORMAL and (self.cancel_requested or self.stop_requested
+                                            or self._deadline_passed(tracker)):
                 ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
                 self.log.info("prompt_stopping", reason=ending.value, prompt_id=tracker.prompt_id)
                 await reconcile.stop(self.rt.client, tracker)
@@ -235,17 +256,21 @@ class JobRun:
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
         error = self._error(ending, entry, collected)
         if ending is Ending.CANCELLED:
-            self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
+            await self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
         elif error is not None:
-            self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
+            await self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
         else:
-            self._write("completed", store.complete, *ids, stored.result, stored.files)
+            await self._write("completed", store.complete, *ids, stored.result, stored.files)
         if self.outcome != "lost":
-            removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, collected.files)
+            refs = [fetched.ref for fetched in collected.files] + collected.unservable
+            removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, refs)
             if removed:
                 self.log.debug("outputs_removed", count=removed)
 
     def _error(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> JobFailed | None:
+        if ending is Ending.TIMEOUT and self.stop_requested:
+            return TimedOut("job ran longer than the stuck-job limit (reset-stuck) and was interrupted",
+                            timeout_s=self.timeout_s, stopped_by="reset_stuck")
         if ending is Ending.TIMEOUT:
             return TimedOut(f"job ran longer than its deadline of {self.timeout_s:g} s and was interrupted",
                             timeout_s=self.timeout_s)
@@ -255,6 +280,11 @@ class JobRun:
             return execution_error(entry.error or {})
         if entry.outcome is Outcome.INTERRUPTED:
             return ExecutionFailed("the prompt was interrupted in ComfyUI", exception_type="interrupted")
+        if collected.unservable:
+            ref = collected.unservable[0]
+            return InvalidInput(f"node {ref.node_id} wrote {ref.filename!r}, a file name ComfyUI cannot serve back "
+                                "(control characters, e.g. from a filename_prefix)", node_id=ref.node_id,
+                                filename=ref.filename)
         if collected.missing:
             names = ", ".join(r.filename for r in collected.missing)
             return ExecutionFailed(f"ComfyUI reported outputs it does not have: {names}",
@@ -266,14 +296,33 @@ class JobRun:
         if self.predecessor:
             await self.predecessor.finished.wait()
 
-    def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
-        """One store transition; a job recovered by someone else meanwhile is logged as lost."""
-        try:
-            op(*args)
-        except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
-            self.outcome = "lost"
-            self.log.warning("job_lost", reason=str(exc))
-            return
+    async def _write(self, outcome: str, op: Callable[..., Any], *args: Any) -> None:
+        """One store transition; a job recovered by someone else meanwhile is logged as lost. A full disk is
+        waited out (the outputs stay in memory, heartbeats keep the job ours) until the write goes through;
+        cancelled meanwhile (shutdown), or a release that fails, leaves the job to the stale-heartbeat recovery."""
+        delay = FULL_RETRY_S[0]
+        while True:
+            try:
+                op(*args)
+                break
+            except StoreFull as exc:
+                if outcome == "released":  # shutting down: its heartbeat stops, so it is recovered later
+                    self.outcome = "unreleased"
+                    self.log.warning("job_not_released", reason=str(exc))
+                    return
+                self.log.warning("job_write_deferred", outcome=outcome, retry_in_s=delay, reason=str(exc))
+            except StoreError as exc:  # recovered by the supervisor meanwhile, or already finished
+                self.outcome = "lost"
+                self.log.warning("job_lost", reason=str(exc))
+                return
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                if outcome != "released":
+                    with contextlib.suppress(StoreError):
+                        self.rt.store.release(self.job.id, self.rt.worker_id)
+                raise
+            delay = min(delay * 2, FULL_RETRY_S[1])
         self.outcome = outcome
         self.phase = Phase.DONE
         level = "info" if outcome in {"completed", "released", "cancelled"} else "warning"
@@ -286,7 +335,7 @@ class JobRun:
         tracker = self.tracker
         if tracker is None or tracker.done:
             return
-        with contextlib.suppress(ComfyUnavailable, TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(ComfyUnavailable, BadResponse, TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(reconcile.stop(self.rt.client, tracker), timeout=5.0)
 
     # --- called by the executor ---------------------------------------------------------------------------
@@ -305,6 +354,14 @@ class JobRun:
             if self.tracker:
                 self.tracker.poke()
 
+    def request_stop(self) -> None:
+        """reset-stuck asks for this job to end: interrupted in ComfyUI, failed with ``timeout``."""
+        if not self.stop_requested:
+            self.stop_requested = True
+            self.log.warning("job_stop_requested", reason="reset_stuck")
+            if self.tracker:
+                self.tracker.poke()
+
     def write_progress(self, throttle_s: float, *, force: bool = False) -> None:
         tracker = self.tracker
         if tracker is None or self.phase is not Phase.IN_COMFYUI:
@@ -319,5 +376,7 @@ class JobRun:
         self.progress_written_at, self.progress_written_seq = now, tracker.progress_seq
         try:
             self.rt.store.record_progress(self.job.id, self.rt.worker_id, progress)
+        except StoreFull as exc:  # progress is a hint: the store's own store_full line says the rest
+            self.log.debug("progress_not_recorded", reason=str(exc))
         except Exception as exc:  # not ours any more, or the database locked: never kill the socket's reader
             self.log.warning("progress_not_recorded", reason=f"{type(exc).__name__}: {exc}")

@@ -17,17 +17,22 @@ import apsw
 
 from config.logging import get_logger
 from config.settings import Settings
+from executor import node_catalog
 from executor import protocol as p
 from executor.comfy_client import ComfyClient
-from executor.errors import ComfyUnavailable
+from executor.errors import BadResponse, ComfyUnavailable
 from executor.job import JobRun, Runtime
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState
-from store import Job, Store
+from store import Job, Store, StoreFull
+from store.disk import DiskState
+from store.policy import NodeLists, WorkflowPolicy
 
 EXIT_OK = 0
 EXIT_REFRESH = 3  # REFRESH_WORKER: ask the supervisor for a fresh ComfyUI (docs/internals.md)
+DISK_CHECK_S = 0.5  # while the store has room, look at it at most this often before a claim
+FULL_PAUSE_S = 1.0  # a claim that met a full disk: no claim for this long
 
 
 class State(enum.Enum):
@@ -54,7 +59,9 @@ class Executor:
         self.depth = 1 if settings.refresh_worker else settings.pipeline_depth
         self.rt = Runtime(settings=settings, store=store, client=self.client,
                           sink=sink or make_sink(settings), worker_id=worker_id, client_id=client_id,
-                          routes={}, on_unavailable=self._unavailable)
+                          routes={}, on_unavailable=self._unavailable,
+                          policy=WorkflowPolicy(lists=NodeLists.parse(settings.node_denylist,
+                                                                      settings.node_allowlist)))
         ws_url = self.comfyui_url.replace("http", "ws", 1) + f"/ws?clientId={client_id}"
         self.socket = ComfySocket(ws_url, self._on_event, attempts=settings.websocket_reconnect_attempts,
                                   delay_s=settings.websocket_reconnect_delay_s,
@@ -66,6 +73,9 @@ class Executor:
         self.comfy_ok = asyncio.Event()  # ComfyUI answers and the websocket is connected
         self.wake = asyncio.Event()
         self.claim_version: int | None = None  # store data_version when a claim last found nothing
+        self.store_full = False  # no claims while the store has no room: their outputs could not be written
+        self.disk_checked_at = -DISK_CHECK_S
+        self.paused_until = 0.0
         self.background: list[asyncio.Task[None]] = []
         self.log = get_logger(worker_id=worker_id)
 
@@ -99,6 +109,7 @@ class Executor:
     async def _wait_ready_then_connect(self) -> None:
         await self._probe_until_ready()
         await self._discard_orphans()
+        await self._read_catalog()
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
                             asyncio.create_task(self._heartbeat_loop(), name="heartbeat")]
@@ -111,7 +122,25 @@ class Executor:
                 return
             except ComfyUnavailable as exc:
                 self.log.debug("comfyui_not_ready", reason=exc.message)
+            except BadResponse as exc:  # not ComfyUI's answer: say so, and keep probing
+                self.log.warning("comfyui_not_ready", reason=exc.message)
             await asyncio.sleep(self.settings.comfyui_probe_interval_s)
+
+    async def _read_catalog(self) -> None:
+        """The node classes of our ComfyUI (re-read after it came back: custom nodes may have changed), for
+        this executor's checks and, through the store, the transport's. Unreadable: the fallback applies."""
+        try:
+            catalog = await node_catalog.read(self.client)
+        except (ComfyUnavailable, ValueError) as exc:
+            self.log.warning("node_catalog_unavailable", reason=str(exc))
+            return
+        self.rt.policy = WorkflowPolicy(lists=self.rt.policy.lists, catalog=catalog)
+        try:
+            changed = self.store.put_node_catalog(catalog)
+        except apsw.Error as exc:  # the transports keep their copy; ours is already in use
+            self.log.warning("node_catalog_not_stored", reason=f"{type(exc).__name__}: {exc}")
+            return
+        self.log.info("node_catalog_read", node_types=len(catalog.file_inputs), stored=changed)
 
     async def _discard_orphans(self) -> None:
         """Remove what a crashed predecessor (same worker, so same client id) left in ComfyUI: the store has
@@ -123,7 +152,7 @@ class Executor:
                 await self.client.delete_queued(pending)
             for pid in (pid for pid in queue.running if pid in mine):
                 await self.client.interrupt(pid)
-        except ComfyUnavailable as exc:  # the jobs are safe in the store either way
+        except (ComfyUnavailable, BadResponse) as exc:  # the jobs are safe in the store either way
             self.log.warning("orphan_check_failed", reason=exc.message)
             return
         if mine:
@@ -148,16 +177,41 @@ class Executor:
         except apsw.BusyError:
             self.log.warning("claim_deferred", reason="database locked")
             return None
+        except StoreFull as exc:
+            self._pause_claims(str(exc))
+            self.paused_until = self.clock() + FULL_PAUSE_S
+            return None
         if job is None:
             self.claim_version = version
         return job
 
     def _may_claim(self) -> bool:
-        if self.state is not State.RUNNING or not self.comfy_ok.is_set() or len(self.active) >= self.depth:
+        if self.state is not State.RUNNING or not self.comfy_ok.is_set() or not self._store_has_room():
             return False
-        if self.settings.refresh_worker and self.finished_jobs:
+        if len(self.active) >= self.depth or (self.settings.refresh_worker and self.finished_jobs):
             return False
         return self.claim_version is None or self.store.data_version() != self.claim_version
+
+    def _store_has_room(self) -> bool:
+        """False while the store is full (checked every poll then, every DISK_CHECK_S otherwise)."""
+        now = self.clock()
+        if not self.store_full and now - self.disk_checked_at < DISK_CHECK_S:
+            return True
+        if now < self.paused_until:
+            return False
+        self.disk_checked_at = now
+        if self.store.disk_state() is DiskState.FULL:
+            self._pause_claims("the job store is full")
+            return False
+        if self.store_full:
+            self.store_full = False
+            self.log.info("claims_resumed", reason="the job store has room again")
+        return True
+
+    def _pause_claims(self, reason: str) -> None:
+        if not self.store_full:
+            self.store_full = True
+            self.log.warning("claims_paused", reason=reason)
 
     def _start(self, job: Job) -> None:
         run = JobRun(self.rt, job, self.active[-1] if self.active else None)
@@ -213,6 +267,7 @@ class Executor:
 
     async def _recover_availability(self) -> None:
         await self._probe_until_ready()
+        await self._read_catalog()
         await self.socket.connected.wait()
         self.comfy_ok.set()
         self.wake.set()
@@ -256,9 +311,13 @@ class Executor:
                 self.log.warning("heartbeat_failed", reason=f"{type(exc).__name__}: {exc}")
 
     def heartbeat(self) -> None:
-        """Renew the lease of the jobs this executor runs (no other); a cancel asked for reaches the job here."""
-        flags = self.store.heartbeat(self.rt.worker_id, [run.job.id for run in self.active])
+        """Renew the lease of the jobs this executor runs (no other); a cancel or a stop (reset-stuck) asked for
+        reaches the job here."""
+        leases = self.store.heartbeat(self.rt.worker_id, [run.job.id for run in self.active])
         for run in list(self.active):
-            if flags.get(run.job.id):
+            lease = leases.get(run.job.id)
+            if lease and lease.cancel_requested:
                 run.request_cancel()
+            if lease and lease.stop_requested:
+                run.request_stop()
             run.write_progress(self.settings.progress_throttle_s, force=True)

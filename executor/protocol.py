@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from executor.errors import BadResponse
+
 _decode = msgspec.json.Decoder().decode
 
 
@@ -124,19 +126,39 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     error: dict[str, Any] | None  # the execution_error message's data, when outcome is ERROR
 
 
+class _Status(msgspec.Struct, frozen=True):
+    status_str: str | None = None
+    completed: bool | None = None
+    messages: list[Any] | None = None
+
+
+class _Entry(msgspec.Struct, frozen=True):
+    """The part of a history entry the executor reads; anything else in it is ignored."""
+
+    status: _Status | None = None
+    outputs: dict[str, dict[str, Any]] | None = None
+
+
 def parse_history(entry: dict[str, Any]) -> HistoryEntry | None:
-    """None for an entry without a final status (not seen in practice; history is written late, trace 36)."""
-    status = entry.get("status") or {}
-    messages = status.get("messages") or []
-    kinds = {m[0]: m[1] for m in messages if isinstance(m, list | tuple) and len(m) == 2}
-    outputs = entry.get("outputs") or {}
+    """None for an entry without a final status (not seen in practice; history is written late, trace 36).
+
+    Raises BadResponse for an entry not of the shape ComfyUI writes (e.g. ``outputs`` that is not an object)."""
+    try:
+        parsed = msgspec.convert(entry, _Entry)
+    except msgspec.ValidationError as exc:
+        raise BadResponse(f"GET /history: ComfyUI answered a history entry of another shape ({exc})",
+                          endpoint="GET /history") from None
+    status, outputs = parsed.status or _Status(), parsed.outputs or {}
+    kinds = {m[0]: m[1] for m in status.messages or [] if isinstance(m, list | tuple) and len(m) == 2
+             and isinstance(m[0], str)}
     if "execution_error" in kinds:
-        return HistoryEntry(outcome=Outcome.ERROR, outputs=outputs, error=kinds["execution_error"])
+        error = kinds["execution_error"]
+        return HistoryEntry(outcome=Outcome.ERROR, outputs=outputs, error=error if isinstance(error, dict) else {})
     if "execution_interrupted" in kinds:
         return HistoryEntry(outcome=Outcome.INTERRUPTED, outputs=outputs, error=None)
-    if status.get("status_str") == "success" or status.get("completed"):
+    if status.status_str == "success" or status.completed:
         return HistoryEntry(outcome=Outcome.SUCCESS, outputs=outputs, error=None)
-    if status.get("status_str") == "error":
+    if status.status_str == "error":
         return HistoryEntry(outcome=Outcome.ERROR, outputs=outputs, error={})
     return None
 

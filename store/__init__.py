@@ -1,6 +1,6 @@
 """The apsw SQLite job store shared by every process of the daemon."""
 
-from store.errors import InvalidTransition, JobNotFound, StoreError
+from store.errors import InvalidTransition, JobNotFound, StoreError, StoreFull
 from store.model import (
     TERMINAL,
     Component,
@@ -9,15 +9,18 @@ from store.model import (
     Job,
     JobInfo,
     JobStatus,
+    Lease,
     OutputFile,
     OutputRef,
     Page,
     Progress,
     Recovered,
+    StuckReset,
 )
 from store.store import Store
 
 __all__ = [
     "TERMINAL", "Component", "InfoPage", "InputImage", "InvalidTransition", "Job", "JobInfo", "JobNotFound",
-    "JobStatus", "OutputFile", "OutputRef", "Page", "Progress", "Recovered", "Store", "StoreError",
+    "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Progress", "Recovered", "Store", "StoreError",
+    "StoreFull", "StuckReset",
 ]

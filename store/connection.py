@@ -14,6 +14,11 @@ from store.queries import migrations
 
 Synchronous = Literal["NORMAL", "FULL"]
 
+# Tests only: a page limit for every connection of every process (``PRAGMA max_page_count`` is per connection),
+# so a store is "full" on any machine without a special mount. Never set in production.
+TEST_MAX_PAGE_COUNT_ENV = "COMFYUI_WORKER_TEST_MAX_PAGE_COUNT"
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # after a checkpoint the WAL file is truncated back to this
+
 
 def connect(path: str, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 5000) -> apsw.Connection:
     """A connection for one thread (apsw connections must not be shared across threads)."""
@@ -24,7 +29,12 @@ def connect(path: str, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: 
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = FAST")  # a scrubbed secret leaves no copy in the file (or a backup)
     conn.execute("PRAGMA wal_autocheckpoint = 4000")  # fewer checkpoints than 1000 pages: more claims/s
+    # a large output's transaction grows the WAL; without a limit it keeps that size on disk for good
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+    if limit := os.environ.get(TEST_MAX_PAGE_COUNT_ENV):
+        conn.execute(f"PRAGMA max_page_count = {int(limit)}")
     return conn
 
 
@@ -56,9 +66,15 @@ def write_transaction(conn: apsw.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back after e.g. SQLITE_FULL: keep the first error
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # a COMMIT that failed (disk full) may leave the transaction open
+            conn.execute("ROLLBACK")
+        raise
 
 
 def user_version(conn: apsw.Connection) -> int:

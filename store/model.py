@@ -103,6 +103,21 @@ class Recovered(msgspec.Struct, frozen=True):
     status: JobStatus
 
 
+class Lease(msgspec.Struct, frozen=True):
+    """What a heartbeat tells the executor of a job it runs: carry on, or stop it (and why)."""
+
+    cancel_requested: bool = False  # a client cancelled it: interrupt, end cancelled
+    stop_requested: bool = False  # over the stuck-job limit (reset-stuck): interrupt, end failed with `timeout`
+
+
+class StuckReset(msgspec.Struct, frozen=True):
+    """What a stuck-job reset did: jobs no executor runs any more are recovered (requeued or ended); jobs
+    whose executor still heartbeats are asked to stop through that executor, never requeued behind its back."""
+
+    recovered: list[Recovered]
+    stopping: list[str]
+
+
 class Page(msgspec.Struct, frozen=True):
     jobs: list[Job]
     next_cursor: str | None

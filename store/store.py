@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -11,6 +12,7 @@ from typing import Any
 import msgspec
 
 from store.connection import Synchronous, connect, migrate, write_transaction
+from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
 from store.model import (
     Component,
@@ -19,19 +21,23 @@ from store.model import (
     Job,
     JobInfo,
     JobStatus,
+    Lease,
     OutputFile,
     OutputRef,
     Page,
     Progress,
     Recovered,
+    StuckReset,
 )
+from store.policy import NodeCatalog
 from store.queries import queries
+from store.room import Room, writes
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _decode_progress = msgspec.json.Decoder(Progress).decode
+_decode_catalog = msgspec.json.Decoder(dict[str, tuple[str, ...]]).decode
 _FAR_FUTURE = 1e18
-
 
 def _json(value: Any) -> str | None:
     return None if value is None else _encode(value).decode()
@@ -39,7 +45,8 @@ def _json(value: Any) -> str | None:
 
 def _job(row: tuple[Any, ...]) -> Job:
     (job_id, status, priority, request, result, error, created_at, started_at, completed_at, attempts,
-     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row
+     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row[:16]
+    # columns added by later migrations (stop_requested) are read where they are needed, not into Job
     return Job(
         id=job_id, status=JobStatus(status), priority=priority, request=_decode(request),
         result=_decode(result) if result else None, error=_decode(error) if error else None,
@@ -75,7 +82,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
-class Store:
+class Store(Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -86,18 +93,28 @@ class Store:
         busy_timeout_ms: int = 5000,
         clock: Callable[[], float] = time.time,
         migrate_schema: bool = True,
+        min_free_bytes: int = 0,
+        reserve_bytes: int = 0,
+        free_space: FreeSpace = disk_free,
     ) -> None:
         self.path = path
         self.conn = connect(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
         self.clock = clock
         self.q = queries()
+        self.min_free_bytes = min_free_bytes
+        self.free_space = free_space
+        self.reserve = Reserve(path, reserve_bytes, free_space)
+        self.full_since: float | None = None  # monotonic time a write of this connection last met a full disk
+        self.evicted_before = 0.0  # every finished job completed before this has no stored files left
         if migrate_schema:
             migrate(self.conn)
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Store:
         return cls(settings.sqlite_db_path, synchronous=settings.sqlite_synchronous,
-                   busy_timeout_ms=settings.sqlite_busy_timeout_ms, **kwargs)
+                   busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                   min_free_bytes=int(settings.min_free_disk_mb * MB),
+                   reserve_bytes=int(settings.store_reserve_mb * MB), **kwargs)
 
     def close(self) -> None:
         self.conn.close()
@@ -118,6 +135,7 @@ class Store:
 
     # --- creating and reading ---------------------------------------------------------------------------------
 
+    @writes
     def create_job(
         self,
         workflow: dict[str, Any],
@@ -195,6 +213,7 @@ class Store:
 
     # --- the executor's side ----------------------------------------------------------------------------------
 
+    @writes
     def claim(self, worker_id: str) -> Job | None:
         """pending -> running: the next job by priority then age, atomically across processes.
 
@@ -202,19 +221,22 @@ class Store:
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
         return _job(rows[0]) if rows else None
 
-    def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, bool]:
+    @writes
+    def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, Lease]:
         """Renew the lease of the running jobs of a worker (only ``job_ids`` when given, so a job the worker no
-        longer runs goes stale and is recovered); returns job id -> cancel requested."""
+        longer runs goes stale and is recovered); returns job id -> whether a cancel or a stop was asked for."""
         ids = None if job_ids is None else _json(list(job_ids))
-        return {job_id: bool(cancel) for job_id, cancel in
+        return {job_id: Lease(cancel_requested=bool(cancel), stop_requested=bool(stop)) for job_id, cancel, stop in
                 self._rows("heartbeat", worker_id=worker_id, ids=ids, now=self.clock())}
 
+    @writes
     def record_progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
         self.conn.execute(self.q["record_progress"],
                           {"id": job_id, "worker_id": worker_id, "progress": _json(progress), "now": self.clock()})
         if not self.conn.changes():
             self._guard(job_id, f"running under {worker_id}")
 
+    @writes
     def _finish(self, query: str, job_id: str, worker_id: str, outputs: Iterable[OutputFile],
                 **params: Any) -> None:
         with write_transaction(self.conn):
@@ -243,6 +265,7 @@ class Store:
         error = {"type": "cancelled", "message": "cancelled while running"}
         self._finish("finish_cancelled", job_id, worker_id, outputs, error=_json(error), result=_json(result))
 
+    @writes
     def requeue(self, job_id: str, worker_id: str, error: dict[str, Any]) -> JobStatus:
         """running -> pending while attempts remain, else failed with `error` (cancelled if asked for)."""
         with write_transaction(self.conn):
@@ -251,6 +274,7 @@ class Store:
                 self._guard(job_id, f"running under {worker_id}")
         return JobStatus(rows[0][1])
 
+    @writes
     def release(self, job_id: str, worker_id: str) -> JobStatus:
         """running -> pending without spending an attempt (the executor is shutting down)."""
         with write_transaction(self.conn):
@@ -261,6 +285,7 @@ class Store:
 
     # --- cancelling -------------------------------------------------------------------------------------------
 
+    @writes
     def cancel(self, job_id: str) -> JobStatus:
         """pending -> cancelled at once; running -> cancel requested (the executor interrupts it).
 
@@ -277,13 +302,17 @@ class Store:
 
     # --- recovery and maintenance -----------------------------------------------------------------------------
 
-    def _recover(self, reason: str, worker_id: str | None = None, stale_before: float | None = None,
-                 started_before: float | None = None) -> list[Recovered]:
+    @writes
+    def _recover(self, reason: str, **params: Any) -> list[Recovered]:
         error = {"type": "comfyui_unavailable", "message": f"attempts used up ({reason})"}
         with write_transaction(self.conn):
-            rows = self._rows("recover", worker_id=worker_id, stale_before=stale_before,
-                              started_before=started_before, error=_json(error), now=self.clock())
+            rows = self._recover_rows(error, **params)
         return [Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows]
+
+    def _recover_rows(self, error: dict[str, Any], **params: Any) -> list[tuple[Any, ...]]:
+        wanted = {"worker_id": None, "stale_before": None, "limit_s": None, "own_deadline": 0,
+                  "default_timeout_s": None, **params}
+        return self._rows("recover", error=_json(error), now=self.clock(), **wanted)
 
     def recover_worker(self, worker_id: str) -> list[Recovered]:
         """Every running job of a worker that died: requeued, or failed when its attempts are used up."""
@@ -293,25 +322,49 @@ class Store:
         """Running jobs whose heartbeat is older than this: requeued or failed."""
         return self._recover("heartbeat lost", stale_before=self.clock() - older_than_s)
 
-    def reset_stuck(self, max_running_hours: float) -> list[Recovered]:
-        """Running jobs started longer ago than this (the seed's /admin/reset-stuck): requeued or failed."""
-        return self._recover("stuck", started_before=self.clock() - max_running_hours * 3600)
+    def reset_stuck(self, max_running_hours: float, *, stale_after_s: float,
+                    default_timeout_s: float | None = None) -> StuckReset:
+        """Running jobs claimed longer ago than ``max_running_hours`` (the seed's /admin/reset-stuck).
+
+        Those whose heartbeat is older than ``stale_after_s`` (no executor runs them) are requeued or ended;
+        those whose executor still heartbeats are flagged ``stop_requested``: that executor interrupts them and
+        fails them with ``timeout`` (a job is never requeued while its executor runs it). With
+        ``default_timeout_s`` (the hourly maintenance) each job's own deadline (its ``timeout_s``, else this)
+        is added to the limit, so a job within its deadline is left alone."""
+        params = {"limit_s": max_running_hours * 3600, "own_deadline": int(default_timeout_s is not None),
+                  "default_timeout_s": default_timeout_s, "stale_before": self.clock() - stale_after_s}
+        error = {"type": "comfyui_unavailable", "message": "attempts used up (stuck, heartbeat lost)"}
+        with write_transaction(self.conn):
+            rows = self._recover_rows(error, **params)
+            stopping = [job_id for (job_id,) in self._rows("request_stop", now=self.clock(), **params)]
+        return StuckReset(recovered=[Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows],
+                          stopping=stopping)
 
     def cleanup(self, max_age_hours: float, *, batch: int = 200, pause_s: float = 0.002) -> int:
-        """Delete completed/failed/cancelled jobs older than this, a short transaction per batch."""
-        cutoff, deleted = self.clock() - max_age_hours * 3600, 0
+        """Delete completed/failed/cancelled jobs older than this, a short transaction per batch.
+
+        Works on a full disk: the reserve file next to the store is released to make room for the deletions'
+        WAL writes (at once when the store is full, or when a batch meets a full disk), and made again after
+        when the disk has room for it above MIN_FREE_DISK_MB."""
+        cutoff, deleted = self.clock() - max_age_hours * 3600, [0]
+        self._using_reserve(lambda: self._cleanup(cutoff, batch, pause_s, deleted))
+        return deleted[0]
+
+    @writes
+    def _cleanup(self, cutoff: float, batch: int, pause_s: float, deleted: list[int]) -> None:
         while True:
             with write_transaction(self.conn):
                 self.conn.execute(self.q["cleanup_batch"], {"cutoff": cutoff, "batch": batch})
                 n = self.conn.changes()
-            deleted += n
+            deleted[0] += n
             # the pages this batch wrote are checkpointed here, so a latency-sensitive writer (a POST /run) is
             # not the one whose commit trips the automatic checkpoint
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             if n < batch:
-                return deleted
+                return
             time.sleep(pause_s)  # let waiting writers in between batches
 
+    @writes
     def delete_job(self, job_id: str) -> None:
         """Delete one terminal job; raises JobNotFound or InvalidTransition (pending or running)."""
         with write_transaction(self.conn):
@@ -321,6 +374,7 @@ class Store:
 
     # --- components -------------------------------------------------------------------------------------------
 
+    @writes
     def set_component(self, name: str, state: str, *, pid: int | None = None, restarts: int = 0,
                       detail: str | None = None) -> None:
         self.conn.execute(self.q["upsert_component"], {
@@ -330,14 +384,39 @@ class Store:
     def components(self) -> list[Component]:
         return [Component(*row) for row in self._rows("list_components")]
 
+    @writes
     def clear_components(self) -> None:
         self.conn.execute(self.q["delete_components"])
+
+    # --- the node catalog (store/policy.py) --------------------------------------------------------------------
+
+    def put_node_catalog(self, catalog: NodeCatalog) -> bool:
+        """Keep the catalog an executor read from ComfyUI; False when the stored one was the same."""
+        text = _encode(dict(sorted(catalog.file_inputs.items())))
+        digest = hashlib.sha256(text).hexdigest()
+        self.conn.execute(self.q["put_node_catalog"], {"digest": digest, "catalog": text.decode(),
+                                                       "now": self.clock()})
+        return bool(self.conn.changes())
+
+    def node_catalog_digest(self) -> str | None:
+        """Changes whenever the catalog does: one indexed read, cheap enough for every submit."""
+        rows = self._rows("get_node_catalog_digest")
+        return str(rows[0][0]) if rows else None
+
+    def node_catalog(self) -> tuple[str, NodeCatalog] | None:
+        """(digest, catalog), or None before any executor has read ComfyUI's /object_info."""
+        rows = self._rows("get_node_catalog")
+        if not rows:
+            return None
+        digest, text = rows[0]
+        return str(digest), NodeCatalog(file_inputs=_decode_catalog(text))
 
     def pending_position(self, job_id: str) -> int | None:
         """1 for the job claimed next, None when not pending; counts the jobs ahead (jobs_pending index)."""
         rows = self._rows("pending_position", id=job_id)
         return int(rows[0][0]) if rows else None
 
+    @writes
     def create_jobs(self, specs: Iterable[dict[str, Any]]) -> list[Job]:
         """``create_job`` for each spec (its keyword arguments, ``workflow`` included) in one transaction:
         a burst of submissions pays for one commit, and either all of them are stored or none."""
@@ -348,7 +427,8 @@ class Store:
                     options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
                     timeout_s: float | None = None) -> Job:
         job_id, now = str(uuid.uuid4()), self.clock()
-        request = {"workflow": workflow, "options": options or {}}
+        # options first: a secret among them stays on the row's own page, which secure_delete wipes when scrubbed
+        request = {"options": options or {}, "workflow": workflow}
         self.conn.execute(self.q["insert_job"], {
             "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
             "max_attempts": max_attempts, "timeout_s": timeout_s,

@@ -14,3 +14,10 @@ def fill_jobs(store: Store, count: int, status: JobStatus, at: float, batch: int
     for start in range(0, count, batch):
         with write_transaction(store.conn):
             store.conn.execute(query, {"count": min(batch, count - start), "status": str(status), "at": at})
+
+
+def fill_outputs(store: Store, count: int, size: int, at: float) -> None:
+    """Insert `count` completed jobs finished at `at`, each with one stored output of `size` random bytes."""
+    fill_jobs(store, count, JobStatus.COMPLETED, at)
+    with write_transaction(store.conn):
+        store.conn.execute(queries("testing.sql")["fill_outputs"], {"size": size, "at": at})

@@ -6,6 +6,7 @@ import socket
 import sys
 
 from config.settings import Settings
+from supervisor import secrets
 from supervisor.process import ProcessSpec
 
 EXIT_REFRESH = 3  # an executor asks for its ComfyUI to be restarted (REFRESH_WORKER)
@@ -23,7 +24,7 @@ def worker_id(settings: Settings, instance: int) -> str:
 
 def executor_spec(settings: Settings, instance: int, url: str, dirs: dict[str, str] | None,
                   environ: dict[str, str]) -> ProcessSpec:
-    env = {**environ, "WORKER_ID": worker_id(settings, instance)}
+    env = {**secrets.environment("executor", environ), "WORKER_ID": worker_id(settings, instance)}
     if dirs:  # a spawned ComfyUI: its folders are local
         env |= {"COMFYUI_INPUT_DIR": dirs["input"], "COMFYUI_OUTPUT_DIR": dirs["output"]}
     return ProcessSpec(name=f"executor-{instance}", kind="executor", instance=instance,
@@ -40,4 +41,5 @@ def transport_spec(settings: Settings, environ: dict[str, str],
     if kind not in commands:
         return None
     oneshot = kind == "runpod" and not settings.serve_api_locally and "RUNPOD_WEBHOOK_GET_JOB" not in environ
-    return ProcessSpec(name=kind, kind=kind, argv=command(kind), env=dict(environ), oneshot=oneshot)
+    return ProcessSpec(name=kind, kind=kind, argv=command(kind), env=secrets.environment(kind, environ),
+                       oneshot=oneshot)

@@ -5,6 +5,8 @@ The probe (``GET /system_stats``) is the only piece of ComfyUI's protocol the su
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import os
 import shlex
 import sys
@@ -12,6 +14,7 @@ import sys
 import httpx
 
 from config.settings import Settings
+from supervisor import ports, secrets
 from supervisor.process import ProcessSpec
 
 
@@ -56,9 +59,18 @@ def comfyui_spec(settings: Settings, instance: int, gpu: str, environ: dict[str,
         "--temp-directory", dirs["temp"], "--disable-auto-launch",
         *shlex.split(settings.comfyui_args),
     ]
-    env = {**environ, "CUDA_VISIBLE_DEVICES": gpu, "PYTHONUNBUFFERED": "1"}
+    env = {**secrets.environment("comfyui", environ), "CUDA_VISIBLE_DEVICES": gpu, "PYTHONUNBUFFERED": "1"}
     return ProcessSpec(name=f"comfyui-{instance}", kind="comfyui", instance=instance, argv=argv, env=env,
-                       cwd=path)
+                       cwd=path, port=settings.comfyui_port + instance)
+
+
+def port_problem(settings: Settings) -> str | None:
+    """One line refusing to start when a spawned instance's port is already in use (naming who holds it)."""
+    for instance in range(settings.comfyui_instances):
+        what = f"COMFYUI_PORT={settings.comfyui_port}" + (f" (instance {instance})" if instance else "")
+        if why := ports.refusal(settings.comfyui_port + instance, what):
+            return why
+    return None
 
 
 async def probe(client: httpx.AsyncClient, url: str, timeout_s: float) -> bool:
@@ -68,3 +80,25 @@ async def probe(client: httpx.AsyncClient, url: str, timeout_s: float) -> bool:
     except (httpx.HTTPError, OSError):
         return False
     return response.status_code == 200
+
+
+class Probe(enum.Enum):
+    READY = "ready"
+    NOT_READY = "not_ready"
+    STRANGER = "stranger"  # the port is served by a process that is not our child: nothing is sent to it
+
+
+async def probe_child(client: httpx.AsyncClient, url: str, port: int | None, child: int | None,
+                      timeout_s: float) -> tuple[Probe, ports.Owner | None]:
+    """Probe a ComfyUI, first making sure the server on its port is ``child`` (or its descendant).
+
+    Only a spawned ComfyUI (a port and a child pid) is checked; an attached one (COMFYUI_URL) is probed as is.
+    Returns the verdict and who owns the port (None when not checked)."""
+    owner = None
+    if port is not None and child is not None:
+        owner = await asyncio.to_thread(ports.owner, port, child)  # reading /proc/net/tcp costs ~10 ms
+        if owner is ports.Owner.NOBODY:
+            return Probe.NOT_READY, owner
+        if owner is ports.Owner.STRANGER:
+            return Probe.STRANGER, owner
+    return (Probe.READY if await probe(client, url, timeout_s) else Probe.NOT_READY), owner

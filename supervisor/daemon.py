@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -40,12 +42,17 @@ class Phase(enum.StrEnum):
 
 EXIT_FATAL = 1
 EXIT_FORCED = 130
+COMPONENT_RETRY_S = 2.0  # component states a full (or failing) store refused are written again this often
 
 
 class Daemon:
     def __init__(self, store: Store, instances: list[Instance], transport: ManagedProcess | None, *,
-                 log: Any, stop_timeout_s: float, shutdown_grace_s: float) -> None:
+                 log: Any, stop_timeout_s: float, shutdown_grace_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self.clock = clock
+        self.unwritten: dict[str, dict[str, Any]] = {}  # component -> its latest state the store refused
+        self.retry_components_at: float | None = None  # set while the store refuses component writes
         self.instances = instances
         self.transport = transport
         self.log = log
@@ -83,8 +90,11 @@ class Daemon:
 
     def start(self) -> None:
         """Recover what this host's executors left running, then start ComfyUI and the transport."""
-        self.store.clear_components()
-        self.store.set_component("supervisor", "running", pid=os.getpid())
+        try:
+            self.store.clear_components()
+        except Exception as exc:  # a full disk: the rows are overwritten below, or when it has room again
+            self.log.warning("component_write_deferred", error=repr(exc))
+        self._set_component("supervisor", "running", pid=os.getpid())
         for inst in self.instances:
             self._recover(inst, "supervisor_restart")
         for inst in self.instances:
@@ -96,6 +106,8 @@ class Daemon:
     # --- one step of the loop ------------------------------------------------------------------------------
 
     def step(self) -> None:
+        if self.unwritten and self.clock() >= (self.retry_components_at or 0.0):
+            self._write_components()
         for proc in self.processes:
             proc.tick()
         self._handle_events()
@@ -125,12 +137,31 @@ class Daemon:
             if new is S.FATAL:
                 self.begin_shutdown("child_fatal", EXIT_FATAL)
 
+    def _set_component(self, name: str, state: str, **fields: Any) -> None:
+        """Record a component's state; a store that refuses (a full disk) gets it again every
+        COMPONENT_RETRY_S, latest state only, and supervising goes on meanwhile."""
+        self.unwritten[name] = {"state": state, **fields}
+        if self.retry_components_at is None or self.clock() >= self.retry_components_at:
+            self._write_components()
+
+    def _write_components(self) -> None:
+        for name, fields in list(self.unwritten.items()):
+            try:
+                self.store.set_component(name, **fields)
+            except Exception as exc:  # /health shows an older state for a while
+                if self.retry_components_at is None:
+                    self.log.warning("component_write_deferred", child=name, error=repr(exc),
+                                     retry_in_s=COMPONENT_RETRY_S)
+                self.retry_components_at = self.clock() + COMPONENT_RETRY_S
+                return
+            del self.unwritten[name]
+        if self.retry_components_at is not None:
+            self.log.info("component_writes_resumed")
+        self.retry_components_at = None
+
     def _report(self, proc: ManagedProcess, old: ProcessState, new: ProcessState) -> None:
-        try:
-            self.store.set_component(proc.name, str(new), pid=proc.pid, restarts=proc.restarts,
-                                     detail=f"last exit: {proc.last_exit}" if proc.last_exit else None)
-        except Exception as exc:  # /health shows an older state for a while; supervising goes on
-            self.log.error("component_write_failed", child=proc.name, error=repr(exc))
+        self._set_component(proc.name, str(new), pid=proc.pid, restarts=proc.restarts,
+                            detail=f"last exit: {proc.last_exit}" if proc.last_exit else None)
         fields = {"child": proc.name, "child_pid": proc.pid, "state": str(new), "previous": str(old),
                   "restarts": proc.restarts}
         if new is S.STARTING:
@@ -158,6 +189,19 @@ class Daemon:
             self.log.warning("jobs_recovered", reason=reason, worker_id=inst.worker_id,
                              jobs=[r.id for r in recovered], statuses=[str(r.status) for r in recovered])
 
+    def comfyui_not_ours(self, inst: Instance, generation: int, holder: str | None) -> None:
+        """A stranger serves this spawned ComfyUI's port: its executor is stopped at once (no upload, prompt or key
+        goes there) and the child is killed; that counts as a failure, its restart is refused while the port
+        stays taken, and the daemon gives up (fatal) when it never frees."""
+        proc = inst.comfyui
+        if generation != proc.generation or proc.kill_reason == "port_taken" or not proc.alive:
+            return
+        self.log.error("comfyui_port_taken", instance=inst.index, port=proc.spec.port, holder=holder,
+                       child=proc.name, child_pid=proc.pid)
+        if inst.executor.state in (S.STARTING, S.RUNNING):
+            inst.executor.kill_now()
+        proc.kill("port_taken")
+
     def _keep_executors_with_comfyui(self) -> None:
         """An executor whose ComfyUI is not running is stopped at once (its jobs are recovered)."""
         for inst in self.instances:
@@ -179,7 +223,7 @@ class Daemon:
         if self.phase is not Phase.RUNNING:
             return
         self.log.info("shutdown_started", reason=reason, exit_code=self.exit_code)
-        self.store.set_component("supervisor", "stopping", pid=os.getpid())
+        self._set_component("supervisor", "stopping", pid=os.getpid())
         self.phase = Phase.STOP_TRANSPORT
         if self.transport:
             self.transport.stop(self.stop_timeout_s)
@@ -212,5 +256,5 @@ class Daemon:
                     proc.stop()
             self.phase = Phase.DONE
             final = "fatal" if self.exit_code == EXIT_FATAL else "stopped"
-            self.store.set_component("supervisor", final, pid=os.getpid())
+            self._set_component("supervisor", final, pid=os.getpid())
             self.log.info("shutdown_complete", exit_code=self.exit_code)

@@ -3,7 +3,7 @@
 A line of one of our own children that already is a JSON object passes through unchanged; any other line
 (every ComfyUI line: its JSON is not our log schema) is wrapped as
 ``{"event": "<kind>_output", "process": kind, "instance": i, "line": ..., "level": "info" | "warning"}``
-(stderr lines at level warning).
+(stderr lines at level warning). No line is longer than ``config.logging.MAX_LINE_BYTES``: long values are cut.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import BinaryIO
 
 import msgspec
 
+from config.logging import MAX_LINE_BYTES, encode_line
 from supervisor.process import ProcessSpec
 
 MAX_LINE = 1 << 20  # a longer line is cut into pieces of this size, each wrapped
 
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
@@ -28,8 +28,9 @@ def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) 
     stripped = line.rstrip(b"\r")
     if spec.kind != "comfyui" and stripped.startswith(b"{"):
         try:
-            if isinstance(_decode(stripped), dict):
-                return stripped
+            decoded = _decode(stripped)
+            if isinstance(decoded, dict):
+                return stripped if len(stripped) <= MAX_LINE_BYTES else encode_line(decoded)
         except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply to check
             pass
     event: dict[str, object] = {
@@ -43,7 +44,7 @@ def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) 
         event["instance"] = spec.instance
     if pid is not None:
         event["pid"] = pid
-    return _encode(event)
+    return encode_line(event)
 
 
 class LogRelay:

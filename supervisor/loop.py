@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from supervisor.comfyui import probe
+from supervisor import ports
+from supervisor.comfyui import Probe, probe_child
 from supervisor.daemon import EXIT_FATAL, Daemon, Instance
 from supervisor.logrelay import LogRelay
 from supervisor.maintenance import Maintenance
@@ -40,6 +41,7 @@ class Loop:
         self.wake = asyncio.Event()
         self.next_probe: dict[str, float] = {}
         self.probing: dict[str, asyncio.Task[None]] = {}
+        self.unverified_warned = False
 
     def _record_signal(self, sig: int) -> None:
         """The signal handler: only records the signal and wakes the loop."""
@@ -78,9 +80,18 @@ class Loop:
             self.probing[proc.name] = asyncio.create_task(self._probe(client, inst, proc.generation))
 
     async def _probe(self, client: httpx.AsyncClient, inst: Instance, generation: int) -> None:
+        """Readiness of a ComfyUI; for a spawned one, only once the server on its port is our child's."""
+        proc = inst.comfyui
         try:
-            ok = await probe(client, inst.url, self.probe_timeout_s)
-            inst.comfyui.probe_result(ok, generation)
+            verdict, owner = await probe_child(client, inst.url, proc.spec.port, proc.pid, self.probe_timeout_s)
+            if verdict is Probe.STRANGER and proc.spec.port is not None:
+                holder = await asyncio.to_thread(ports.holder, proc.spec.port)
+                self.daemon.comfyui_not_ours(inst, generation, holder)
+                return
+            if owner is ports.Owner.UNKNOWN and not self.unverified_warned:
+                self.unverified_warned = True
+                self.log.warning("comfyui_owner_unverified", reason="no /proc: cannot tell who serves the port")
+            proc.probe_result(verdict is Probe.READY, generation)
         finally:
             self.probing.pop(inst.comfyui.name, None)
             self.wake.set()

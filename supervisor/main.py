@@ -9,10 +9,12 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 from config.logging import configure, get_logger
 from config.settings import Settings
 from store import Store
+from store.disk import MB, Reserve, disk_free, is_full
 from supervisor import children, comfyui
 from supervisor.daemon import Daemon, Instance
 from supervisor.logrelay import LogRelay
@@ -45,6 +47,7 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
                     os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             return f"DATA_DIR={settings.data_dir}: cannot create ComfyUI's folders: {exc}"
+        return comfyui.port_problem(settings)
     return None
 
 
@@ -76,7 +79,21 @@ def build(settings: Settings, store: Store, spawner: Spawner, commands: dict[str
     transport_spec = children.transport_spec(settings, env, commands)
     transport = ManagedProcess(transport_spec, **common) if transport_spec else None  # type: ignore[arg-type]
     return Daemon(store, instances, transport, log=log, stop_timeout_s=settings.stop_timeout_s,
-                  shutdown_grace_s=settings.shutdown_grace_s)
+                  shutdown_grace_s=settings.shutdown_grace_s, clock=clock)  # type: ignore[arg-type]
+
+
+def open_store(settings: Settings, log: Any) -> Store:
+    """The store; on a disk too full to open it (its -shm, a migration), the reserve file next to it is given
+    up and the store opened again, so the daemon starts and /admin/cleanup can run."""
+    try:
+        return Store.from_settings(settings)
+    except Exception as exc:
+        folder = os.path.dirname(os.path.abspath(settings.sqlite_db_path))
+        full = is_full(exc) or (os.path.isdir(folder) and disk_free(folder) < MB)
+        if not (full and Reserve(settings.sqlite_db_path, 0).release()):
+            raise
+        log.warning("disk_reserve_released", reason="store_full_at_start", error=f"{type(exc).__name__}: {exc}")
+        return Store.from_settings(settings)
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
@@ -90,7 +107,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         print(f"comfyui-worker run: {why}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        store = Store.from_settings(settings)  # migrates first
+        store = open_store(settings, log)  # migrates first
     except Exception as exc:  # unwritable folder, not a database, locked: one line, not a traceback
         print(f"comfyui-worker run: SQLITE_DB_PATH={settings.sqlite_db_path}: {type(exc).__name__}: {exc}",
               file=sys.stderr)

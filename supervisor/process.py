@@ -26,6 +26,7 @@ class ProcessSpec(msgspec.Struct, frozen=True, kw_only=True):
     cwd: str | None = None
     instance: int | None = None
     oneshot: bool = False  # runs once to its end (RunPod test input): its exit is not a failure
+    port: int | None = None  # the TCP port it serves on (a spawned ComfyUI): must be free to spawn it
 
 
 class Handle(Protocol):
@@ -216,6 +217,12 @@ class ManagedProcess:
             self._unresponsive("hung")
         elif self.state is S.BACKOFF and self.retry_at is not None and now >= self.retry_at and self.gate():
             self.start()
+
+    def kill(self, reason: str) -> None:
+        """SIGKILL its group now for ``reason`` (its port is served by a stranger); the exit counts as a failure."""
+        if self.handle is not None and self.state in (S.STARTING, S.RUNNING):
+            self.kill_reason = reason
+            self.handle.signal_group(signal.SIGKILL)
 
     def _unresponsive(self, reason: str) -> None:
         if self.external:  # nothing to kill: wait for it to answer again, without counting a failure

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
 
+from supervisor import ports
 from supervisor.process import ProcessSpec
 
 PR_SET_PDEATHSIG = 1
@@ -64,7 +66,11 @@ PipeCallback = Callable[[ProcessSpec, int, str], None]  # (spec, fd, "stdout" | 
 
 
 def spawn(spec: ProcessSpec, on_pipe: PipeCallback | None = None) -> PopenHandle:
-    """Start ``spec`` in a new session; its stdout and stderr are non-blocking pipes given to ``on_pipe``."""
+    """Start ``spec`` in a new session; its stdout and stderr are non-blocking pipes given to ``on_pipe``.
+
+    A child that serves on a port (``spec.port``) is not started while something else holds that port."""
+    if spec.port is not None and (why := ports.refusal(spec.port, spec.name)):
+        raise OSError(errno.EADDRINUSE, why)
     popen = subprocess.Popen(
         spec.argv,
         cwd=spec.cwd,

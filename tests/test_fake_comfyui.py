@@ -667,7 +667,8 @@ async def test_43_cached_output_file_deleted_then_free(session: Session) -> None
 
 async def test_delay_knob_spreads_time_and_progress_over_nodes(session: Session) -> None:
     knobs = await session.http.post("/_fake/config", json={"delay_ms": 200, "progress_steps": 4})
-    assert knobs.json() == {"delay_ms": 200, "progress_steps": 4, "history_delay_ms": 0}
+    assert knobs.json() == {"delay_ms": 200, "progress_steps": 4, "history_delay_ms": 0, "garble_path": "",
+                            "garble_body": "<html><body>502 Bad Gateway</body></html>"}
     started = time.monotonic()
     result = await session.run(trace("01")["request"]["body"])
     assert time.monotonic() - started >= 0.2
@@ -677,6 +678,17 @@ async def test_delay_knob_spreads_time_and_progress_over_nodes(session: Session)
     stats = await session.get_json("/_fake/stats")
     assert (stats["received"], stats["executed"], stats["running"]) == (1, 1, [])
     assert stats["executed_ids"] == [result["body"]["prompt_id"]]
+
+
+async def test_garble_knob_answers_garbage_after_handling_the_request(session: Session) -> None:
+    """Fault injection only: off by default; when set, the request still takes effect, the answer is garbage."""
+    await session.http.post("/_fake/config", json={"garble_path": "/prompt"})
+    answer = await session.http.post("/api/prompt", json=trace("01")["request"]["body"])
+    assert (answer.status_code, answer.headers["content-type"].split(";")[0]) == (200, "text/html")
+    assert answer.text == "<html><body>502 Bad Gateway</body></html>"
+    assert (await session.get_json("/_fake/stats"))["received"] == 1  # the prompt was queued all the same
+    assert (await session.http.get("/queue")).json().keys() == {"queue_running", "queue_pending"}
+    await session.http.post("/_fake/config", json={"garble_path": ""})
 
 
 async def test_hang_stops_answering_until_it_ends(session: Session) -> None:

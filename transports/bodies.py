@@ -72,12 +72,26 @@ class ComponentBody(msgspec.Struct, frozen=True):
     updated_at: float
 
 
+class DiskBody(msgspec.Struct, frozen=True):
+    """The store's size and the room it has left, in bytes."""
+
+    state: Annotated[str, Meta(description="ok | low (new jobs get 507) | full (writes fail)")]
+    store_bytes: Annotated[int, Meta(description="size of the database file")]
+    store_used_bytes: Annotated[int, Meta(description="without its free pages (compared with STORE_MAX_MB)")]
+    disk_free_bytes: int
+    room_bytes: Annotated[int, Meta(description="what the store can still take: free pages + disk space")]
+    min_free_bytes: Annotated[int, Meta(description="MIN_FREE_DISK_MB: less room than this refuses new jobs")]
+
+
 class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     status: Annotated[str, Meta(description="healthy | unhealthy (then HTTP 503)")]
-    database_path: str
+    # every field but status is left out for a caller without a valid key while API_KEY is set
+    database_path: str | None = None
     job_stats: JobStats | None = None
     components: dict[str, ComponentBody] = {}
     detail: str | None = None
+    warnings: list[str] = []  # e.g. the API open beyond loopback (API_KEY unset)
+    disk: DiskBody | None = None
 
 
 class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -88,6 +102,7 @@ class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):
     failed_jobs: int
     cancelled_jobs: int
     recent_jobs: list[JobSummary] | None = None
+    disk: DiskBody | None = None
 
 
 class CleanupBody(msgspec.Struct, frozen=True):
@@ -97,11 +112,12 @@ class CleanupBody(msgspec.Struct, frozen=True):
 
 
 class ResetStuckBody(msgspec.Struct, frozen=True):
-    reset_jobs: int
+    reset_jobs: int  # recovered: no executor heartbeats them any more
     requeued: list[str]
     failed: list[str]
     max_running_time_hours: float
     message: str
+    stopping: list[str] = []  # their executor is alive: asked to interrupt them (they end failed, `timeout`)
 
 
 class DeletedBody(msgspec.Struct, frozen=True):

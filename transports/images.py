@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from transports.errors import InvalidRequest
 
-_MAX_NAME = 255
-# (prefix, offset) of the signatures of the image formats ComfyUI's LoadImage reads
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc: C0, DEL, C1
+CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_MAX_NAME_BYTES = 255  # NAME_MAX of the file systems ComfyUI writes inputs to
+_ANNOTATIONS = (" [input]", " [output]", " [temp]")  # ComfyUI reads "x.png [output]" from another folder
 _SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
     ("png", b"\x89PNG\r\n\x1a\n", 0),
     ("jpeg", b"\xff\xd8\xff", 0),
@@ -19,14 +22,26 @@ _SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
 
 
 def check_name(name: str) -> str:
-    """An image name is a plain file name: not empty, no path separators, no ``..``, no control characters."""
-    if not name or name.strip() != name:
-        raise InvalidRequest(f"image name {name!r} is empty or has surrounding spaces", image=name)
+    """An image name ComfyUI's ``POST /upload/image`` can store and ``LoadImage`` can read back.
+
+    A plain file name: not empty, ``.`` or ``..``, no path separators or ``..``, no surrounding spaces, no
+    control characters (C0, DEL, C1: the upload's multipart header refuses some, the file system others), at
+    most 255 bytes of UTF-8 (as uploaded: a ``"`` travels as ``%22``), and no `` [output]``-style annotation.
+    """
+    if not name or name.strip() != name or name in {".", ".."}:
+        raise InvalidRequest(f"image name {name!r} is empty, '.', '..' or has surrounding spaces", image=name)
     if "/" in name or "\\" in name or ".." in name:
         raise InvalidRequest(f"image name {name!r} must be a plain file name (no '/', '\\' or '..')",
                              image=name)
-    if len(name) > _MAX_NAME or any(ord(c) < 32 for c in name):
-        raise InvalidRequest(f"image name {name!r} is too long or has control characters", image=name)
+    size = len(name.encode("utf-8", "surrogatepass")) + 2 * name.count('"')
+    if size > _MAX_NAME_BYTES:
+        raise InvalidRequest(f"image name {name[:40]!r}... is {size} bytes of UTF-8, at most "
+                             f"{_MAX_NAME_BYTES} allowed", image=name)
+    if CONTROL_OR_SURROGATE.search(name):
+        raise InvalidRequest(f"image name {name!r} has control characters or unpaired surrogates", image=name)
+    if name.endswith(_ANNOTATIONS):
+        raise InvalidRequest(f"image name {name!r} ends like a ComfyUI folder annotation "
+                             f"({', '.join(_ANNOTATIONS).strip()})", image=name)
     return name
 
 

@@ -16,8 +16,12 @@ import msgspec
 from msgspec import Meta
 
 from store import InputImage
+from store.policy import OPEN as OPEN_POLICY
+from store.policy import WorkflowPolicy
 from transports.errors import InvalidRequest
 from transports.images import check_name, decode_image
+from transports.limits import DEFAULT_LIMITS, Limits
+from transports.workflow_policy import check as check_policy
 
 T = TypeVar("T")
 
@@ -115,16 +119,21 @@ def _images(images: list[ImageBody] | None, max_images: int) -> tuple[InputImage
     return tuple(decoded)
 
 
-def validate(body: RunBody, *, max_images: int) -> JobRequest:
+def validate(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
+             policy: WorkflowPolicy = OPEN_POLICY) -> JobRequest:
     """Check a decoded body; raises InvalidRequest with a message naming the bad node or image."""
     job = _unwrap(body)
     check_workflow(job.workflow)
+    limits.check_workflow(job.workflow)
+    check_policy(policy, job.workflow, (image.name for image in job.images or ()))
+    images = _images(job.images, max_images)
+    limits.check_images(images)
     options: dict[str, Any] = {}
     if job.comfy_org_api_key:
         options["comfy_org_api_key"] = job.comfy_org_api_key
     if job.include_temp is not None:
         options["include_temp"] = job.include_temp
-    return JobRequest(workflow=job.workflow, images=_images(job.images, max_images), priority=job.priority,
+    return JobRequest(workflow=job.workflow, images=images, priority=job.priority,
                       timeout_s=job.timeout_s, options=options)
 
 
@@ -133,11 +142,12 @@ def _carries_images(body: RunBody) -> bool:
     return bool(body.images) or isinstance(inner, str) or (inner is not None and bool(inner.images))
 
 
-async def validate_async(body: RunBody, *, max_images: int) -> JobRequest:
+async def validate_async(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
+                         policy: WorkflowPolicy = OPEN_POLICY) -> JobRequest:
     """``validate``, in a worker thread when there are images to decode, so the event loop keeps serving."""
     if _carries_images(body):
-        return await asyncio.to_thread(validate, body, max_images=max_images)
-    return validate(body, max_images=max_images)
+        return await asyncio.to_thread(validate, body, max_images=max_images, limits=limits, policy=policy)
+    return validate(body, max_images=max_images, limits=limits, policy=policy)
 
 
 def _decode(raw: bytes | str, kind: type[T], where: str = "body") -> T:
@@ -147,9 +157,14 @@ def _decode(raw: bytes | str, kind: type[T], where: str = "body") -> T:
         raise InvalidRequest(f"invalid {where}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"{where} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{where} is not valid UTF-8") from None
+    except RecursionError:
+        raise InvalidRequest(f"{where} is nested too deeply") from None
 
 
-def parse(raw: bytes | str | Mapping[str, Any], *, max_images: int) -> JobRequest:
+def parse(raw: bytes | str | Mapping[str, Any], *, max_images: int, limits: Limits = DEFAULT_LIMITS,
+          policy: WorkflowPolicy = OPEN_POLICY) -> JobRequest:
     """Decode and validate a job request given as JSON text or as an already-decoded object (RunPod's)."""
     if isinstance(raw, bytes | str):
         body = _decode(raw, RunBody)
@@ -158,4 +173,6 @@ def parse(raw: bytes | str | Mapping[str, Any], *, max_images: int) -> JobReques
             body = msgspec.convert(raw, RunBody)
         except msgspec.ValidationError as exc:
             raise InvalidRequest(f"invalid request: {exc}") from None
-    return validate(body, max_images=max_images)
+        except RecursionError:
+            raise InvalidRequest("the request is nested too deeply") from None
+    return validate(body, max_images=max_images, limits=limits, policy=policy)

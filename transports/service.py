@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from store import JobInfo, JobStatus, OutputFile, OutputRef, Store
+from store.policy import NodeLists
 from transports.batching import Batcher
 from transports.bodies import (
     CleanupBody,
@@ -23,11 +24,14 @@ from transports.bodies import (
     StatusBody,
     SubmitBody,
 )
+from transports.disk import RoomGate, disk_body, disk_problem
 from transports.errors import InvalidRequest, OutputNotFound
+from transports.limits import DEFAULT_LIMITS, Limits
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
 from transports.streaming import STREAM_OVER, BodyStream, output_stream, status_stream
 from transports.watcher import JobWatcher
+from transports.workflow_policy import PolicySource
 
 
 def unhealthy_reason(components: dict[str, ComponentBody]) -> str | None:
@@ -47,13 +51,18 @@ class JobService:
 
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
-                 open_store: Callable[[], Store] | None = None) -> None:
+                 node_lists: NodeLists | None = None, heartbeat_stale_s: float = 30.0,
+                 limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None) -> None:
         self.store = store
+        self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
+        self.limits = limits  # what a request may ask of ComfyUI (checked by transports.requests)
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s
+        self.heartbeat_stale_s = heartbeat_stale_s
         self.open_store = open_store or (lambda: Store(store.path, migrate_schema=False))
         self.watcher = JobWatcher(store, poll_interval_s=poll_interval_s)
+        self.room = RoomGate(store)
         self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
 
     # --- jobs ----------------------------------------------------------------------------------------------
@@ -64,12 +73,14 @@ class JobService:
                 "timeout_s": request.timeout_s or self.default_timeout_s}
 
     def submit(self, request: JobRequest) -> SubmitBody:
-        """Commit the job; only then is its id returned."""
-        job = self.store.create_job(**self._spec(request))
+        """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""
+        with self.room.for_jobs():
+            job = self.store.create_job(**self._spec(request))
         return SubmitBody(job_id=job.id, status=job.status)
 
     def _submit_many(self, requests: list[JobRequest]) -> list[SubmitBody]:
-        jobs = self.store.create_jobs([self._spec(request) for request in requests])
+        with self.room.for_jobs():
+            jobs = self.store.create_jobs([self._spec(request) for request in requests])
         return [SubmitBody(job_id=job.id, status=job.status) for job in jobs]
 
     async def submit_batched(self, request: JobRequest) -> SubmitBody:
@@ -145,19 +156,20 @@ class JobService:
             components = {c.name: ComponentBody(state=c.state, pid=c.pid, restarts=c.restarts,
                                                 detail=c.detail, updated_at=c.updated_at)
                           for c in self.store.components()}
+            disk = disk_body(self.store)
         except Exception as exc:  # any failure to read the store means unhealthy, never a 500
             return HealthBody(status="unhealthy", database_path=self.store.path,
                               detail=f"store unreadable: {type(exc).__name__}: {exc}")
-        reason = unhealthy_reason(components)
+        reason = disk_problem(disk, self.store.path) or unhealthy_reason(components)
         return HealthBody(status="unhealthy" if reason else "healthy", database_path=self.store.path,
-                          job_stats=stats, components=components, detail=reason)
+                          job_stats=stats, components=components, detail=reason, disk=disk)
 
     def stats(self, include_recent: bool = False, limit: int = 10) -> StatsBody:
         s = self.job_stats()
         recent = [summary(job) for job in self.store.list_job_infos(limit=limit).jobs] if include_recent else None
         return StatsBody(total_jobs=s.total, pending_jobs=s.pending, running_jobs=s.running,
                          completed_jobs=s.completed, failed_jobs=s.failed, cancelled_jobs=s.cancelled,
-                         recent_jobs=recent)
+                         recent_jobs=recent, disk=disk_body(self.store))
 
     # --- administration ------------------------------------------------------------------------------------
 
@@ -174,14 +186,17 @@ class JobService:
             store.close()
 
     def reset_stuck(self, max_running_hours: float) -> ResetStuckBody:
-        """Jobs running too long go back to pending, or end failed (cancelled if asked) without attempts."""
-        recovered = self.store.reset_stuck(max_running_hours)
+        """Jobs running too long whose heartbeat is stale go back to pending, or end failed (cancelled if asked)
+        without attempts; those whose executor still heartbeats are asked to stop through it (``timeout``)."""
+        reset = self.store.reset_stuck(max_running_hours, stale_after_s=self.heartbeat_stale_s)
+        recovered = reset.recovered
         self.watcher.notify()
         requeued = [r.id for r in recovered if r.status is JobStatus.PENDING]
         ended = [r.id for r in recovered if r.status is not JobStatus.PENDING]
         return ResetStuckBody(reset_jobs=len(recovered), requeued=requeued, failed=ended,
-                              max_running_time_hours=max_running_hours,
-                              message=f"Reset {len(recovered)} stuck jobs")
+                              max_running_time_hours=max_running_hours, stopping=reset.stopping,
+                              message=f"Reset {len(recovered)} stuck jobs, asked {len(reset.stopping)} "
+                                      "running jobs to stop")
 
     def delete(self, job_id: str) -> DeletedBody:
         """Raises JobNotFound, or InvalidTransition while the job is pending or running."""

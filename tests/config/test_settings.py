@@ -49,6 +49,8 @@ def _sample_good_value(field: msgspec.inspect.Field) -> tuple[str, object]:
     if isinstance(t, msgspec.inspect.UnionType):
         t = next(x for x in t.types if not isinstance(x, msgspec.inspect.NoneType))
     if isinstance(t, msgspec.inspect.Metadata):
+        if (t.extra or {}).get("example"):  # a string with a format of its own
+            return t.extra["example"], t.extra["example"]
         t = t.type
     if isinstance(t, msgspec.inspect.BoolType):
         return "yes", True
@@ -73,6 +75,8 @@ BAD = [
     ("WEBSOCKET_RECONNECT_ATTEMPTS", "-1", ">= 0"), ("WEBSOCKET_RECONNECT_DELAY_S", "soon", "a number"),
     ("JOB_TIMEOUT_S", "-5", "> 0"), ("SHUTDOWN_GRACE_S", "-1", ">= 0"), ("COMFY_LOG_LEVEL", "LOUD", "one of"),
     ("SQLITE_SYNCHRONOUS", "OFF", "one of"), ("COMFYUI_INSTANCES", "0", ">= 1"), ("MAX_REQUEST_MB", "x", "number"),
+    ("CORS_ALLOW_ORIGINS", "https://a.example/path", "scheme://host[:port], no path"),
+    ("CORS_ALLOW_ORIGINS", "evil.example", "comma-separated origins"),
 ]
 
 

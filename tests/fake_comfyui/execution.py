@@ -35,6 +35,11 @@ class Config:
     delay_ms: float = 0.0  # execution time of a prompt, spread over the nodes it really runs
     progress_steps: int = 10  # `progress` ticks per delayed node; 0 = silent sleep (trace 27 behaviour)
     history_delay_ms: float = 0.0  # gap between execution_success and the history write (trace 36)
+    # fault injection (not ComfyUI's behaviour; off by default): requests whose path, without /api, starts with
+    # garble_path are handled as usual, then answered 200 with garble_body instead (JSON when it starts with
+    # { or [, else text/html) -- a proxy's error page, or a broken extension
+    garble_path: str = ""
+    garble_body: str = "<html><body>502 Bad Gateway</body></html>"
 
 
 class Emitter(Protocol):

@@ -124,7 +124,7 @@ class FakeComfyServer:
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._hang_middleware],
+        app = web.Application(middlewares=[self._hang_middleware, self._garble_middleware],
                               client_max_size=SERVER_FEATURES["max_upload_size"])
         routes = [
             ("GET", "/ws", self.websocket), ("GET", "/system_stats", self.system_stats),
@@ -152,6 +152,17 @@ class FakeComfyServer:
         if not request.path.startswith(control.PREFIX):
             await self.gate.wait()
         return await handler(request)
+
+    @web.middleware
+    async def _garble_middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        response = await handler(request)
+        path = request.path.removeprefix("/api")
+        garble = self.config.garble_path
+        if not garble or not path.startswith(garble) or path.startswith(control.PREFIX) or path == "/ws":
+            return response
+        body = self.config.garble_body
+        json_like = body.lstrip()[:1] in ("{", "[")
+        return web.Response(status=200, text=body, content_type="application/json" if json_like else "text/html")
 
     async def _start_tasks(self, app: web.Application) -> None:
         self.tasks = [asyncio.create_task(self.hub.publish_forever()), asyncio.create_task(self.worker())]

@@ -12,9 +12,10 @@ from litestar.testing import TestClient
 
 from config.settings import Settings
 from store import Job, OutputFile, Store
+from tests.image_bytes import png
 from transports.http.app import create_app
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+PNG = png(8, 8)
 WORKFLOW = {"1": {"class_type": "LoadImage", "inputs": {"image": "in.png"}},
             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}}
 WORKER = "worker-1"

@@ -30,7 +30,8 @@ def test_a_job_over_real_http_with_json_logs_and_clean_exit(db_path: str) -> Non
         assert base64.b64decode(status["result"]["images"][0]["data"]) == PNG
         output = http.get(f"/jobs/{job_id}/outputs/0", headers=headers)
         assert (output.content, output.headers["content-type"]) == (PNG, "image/png")
-        assert http.get("/health").json()["job_stats"]["completed"] == 1
+        assert http.get("/health", headers=headers).json()["job_stats"]["completed"] == 1
+        assert http.get("/health").json() == {"status": "healthy"}
         bad = http.post("/run", content=b"{oops", headers={**headers, "content-type": "application/json"})
         assert bad.status_code == 400 and bad.json()["detail"]
         assert server.stop() == 0

@@ -57,3 +57,31 @@ def test_keys_are_documented_in_the_schema(make_client: MakeClient) -> None:
                                                           headers={"X-API-Key": "k"}).json()
     assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     assert schema["paths"]["/health"]["get"]["security"] == [{}]  # anonymous
+
+
+
+def test_health_without_a_valid_key_gives_the_status_only(make_client: MakeClient, db_path: str) -> None:
+    """No database path, process ids or exit details for anonymous callers once API_KEY is set."""
+    client = make_client(api_key="s3cret", admin_api_key="adm1n")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "s3cre"}):
+        response = client.get("/health", headers=headers)
+        assert response.status_code == 200
+        assert response.json() == {"status": "healthy"}, headers
+        assert db_path not in response.text
+    for key in ("s3cret", "adm1n"):
+        full = client.get("/health", headers={"Authorization": f"Bearer {key}"}).json()
+        assert full["status"] == "healthy" and full["database_path"] == db_path and "job_stats" in full
+
+
+def test_health_without_a_key_keeps_its_503(make_client: MakeClient, store: Any) -> None:
+    client = make_client(api_key="s3cret")
+    store.set_component("comfyui-0", "fatal", pid=4242, detail="exit 1: gave up")
+    response = client.get("/health")
+    assert (response.status_code, response.json()) == (503, {"status": "unhealthy"})
+    assert "4242" not in response.text and "exit 1" not in response.text
+    full = client.get("/health", headers={"X-API-Key": "s3cret"})
+    assert full.status_code == 503 and full.json()["components"]["comfyui-0"]["pid"] == 4242
+
+
+def test_health_without_api_key_set_stays_complete(make_client: MakeClient, db_path: str) -> None:
+    assert make_client().get("/health").json()["database_path"] == db_path

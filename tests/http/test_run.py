@@ -11,10 +11,11 @@ from litestar.testing import TestClient
 
 from store import Store
 from tests.http.conftest import PNG, WORKFLOW, b64
+from tests.image_bytes import gif, jpeg, webp_vp8
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
-GIF = b"GIF89a" + b"\x00" * 16
-WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 8
+JPEG = jpeg(64, 48)
+GIF = gif(16, 16)
+WEBP = webp_vp8(32, 32)
 
 
 def test_run_returns_the_committed_job_id_and_pending(client: TestClient[Litestar], store: Store) -> None:

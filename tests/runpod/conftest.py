@@ -13,6 +13,7 @@ from store import Store
 from store.s3 import make_uploader
 from tests.executor.conftest import executor_factory, make_settings  # noqa: F401
 from tests.fake_comfyui.fixtures import fake_comfyui, fake_comfyui_factory  # noqa: F401
+from transports.limits import Limits
 from transports.runpod.handler import Handler
 from transports.runpod.size import OutputLimit
 from transports.service import JobService
@@ -43,7 +44,7 @@ def handler_factory(db_path: str, progress: Progress) -> Iterator[Callable[..., 
         store = Store(db_path)
         stores.append(store)
         service = JobService(store, max_images=settings.max_images, max_attempts=settings.job_max_attempts,
-                             poll_interval_s=0.01)
+                             poll_interval_s=0.01, limits=Limits.from_settings(settings))
         limit = OutputLimit(settings.runpod_max_output_mb, make_uploader(settings))
         return Handler(service, limit, get_logger(), send_progress=progress,
                        refresh_worker=settings.refresh_worker, progress_interval_s=0.05)

@@ -10,7 +10,8 @@ from tests.executor.conftest import load_workflow, png, save_workflow, trace_wor
 from tests.fake_comfyui.harness import FakeComfyUI
 from tests.runpod.conftest import b64
 
-BROKEN_PNG = b"\x89PNG\r\n\x1a\n" + b"definitely not the rest of a png"
+# a readable header (the transport measures it) over image data that is not: ComfyUI fails to decode it
+BROKEN_PNG = png(8, 8)[:41] + b"definitely not the rest of a png"
 
 
 async def test_worker_comfyui_request_returns_base64_images(store: Store, fake_comfyui: FakeComfyUI,
@@ -36,13 +37,15 @@ async def test_input_given_as_json_text_is_accepted(fake_comfyui: FakeComfyUI, e
     assert len(output["images"]) == 1 and "error" not in output
 
 
-async def test_comfy_org_api_key_is_passed_to_the_executor(store: Store, fake_comfyui: FakeComfyUI,
-                                                           executor_factory, handler_factory) -> None:
+async def test_comfy_org_api_key_is_gone_once_the_job_ended_and_never_returned(
+        store: Store, fake_comfyui: FakeComfyUI, executor_factory, handler_factory) -> None:
     handler = handler_factory()
     async with executor_factory(fake_comfyui):
         output = await handler({"id": "rp-3", "input": {"workflow": save_workflow(),
                                                         "comfy_org_api_key": "ck-123"}})
-    assert store.get_job(output["job_id"]).options == {"comfy_org_api_key": "ck-123"}
+    assert len(output["images"]) == 1
+    assert "ck-123" not in json.dumps(output)
+    assert store.get_job(output["job_id"]).options == {}, "removed once the job ended"
 
 
 async def test_invalid_input_fails_with_a_message_and_writes_no_job(store: Store, handler_factory) -> None:

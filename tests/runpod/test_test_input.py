@@ -13,8 +13,8 @@ from tests.fake_comfyui.harness import FakeComfyUI
 from tests.supervisor.harness import ROOT
 
 
-async def run_transport(db_path: str, cwd: Path, *args: str) -> tuple[int, list[dict]]:
-    env = {**os.environ, "SQLITE_DB_PATH": db_path, "HTTP_API_MODE": "false", "COMFY_LOG_LEVEL": "INFO",
+async def run_transport(db_path: str, cwd: Path, *args: str, level: str = "INFO") -> tuple[int, list[dict]]:
+    env = {**os.environ, "SQLITE_DB_PATH": db_path, "HTTP_API_MODE": "false", "COMFY_LOG_LEVEL": level,
            "POLL_INTERVAL_S": "0.02", "PYTHONPATH": str(ROOT)}
     for key in ("RUNPOD_WEBHOOK_GET_JOB", "RUNPOD_WEBHOOK_POST_OUTPUT", "SERVE_API_LOCALLY"):
         env.pop(key, None)

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from store import InputImage, InvalidTransition, JobNotFound, JobStatus, OutputFile, Progress, Store
+from store import InputImage, InvalidTransition, JobNotFound, JobStatus, Lease, OutputFile, Progress, Store
 
 WORKFLOW = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}}}
 
@@ -136,7 +136,7 @@ def test_progress_and_heartbeat_renew_the_lease(cstore: Store, clock: Clock) -> 
     assert cstore.get_job(job.id).progress == Progress(3, 10, "2", "KSampler")
     before = cstore.get_job(job.id).heartbeat_at
     clock.now += 5
-    assert cstore.heartbeat("w") == {job.id: False}
+    assert cstore.heartbeat("w") == {job.id: Lease()}
     assert cstore.get_job(job.id).heartbeat_at > before  # type: ignore[operator]
     assert cstore.heartbeat("other") == {}
 
@@ -147,7 +147,7 @@ def test_heartbeat_with_job_ids_renews_only_those(cstore: Store, clock: Clock) -
     cstore.claim("w")
     before = cstore.get_job(leftover.id).heartbeat_at
     clock.now += 5
-    assert cstore.heartbeat("w", [run.id]) == {run.id: False}
+    assert cstore.heartbeat("w", [run.id]) == {run.id: Lease()}
     assert cstore.get_job(leftover.id).heartbeat_at == before
     assert cstore.heartbeat("w", []) == {}
 
@@ -164,7 +164,7 @@ def test_cancel_running_is_requested_then_seen_by_heartbeat(cstore: Store) -> No
     job = cstore.create_job(WORKFLOW)
     cstore.claim("w")
     assert cstore.cancel(job.id) is JobStatus.RUNNING
-    assert cstore.heartbeat("w") == {job.id: True}
+    assert cstore.heartbeat("w") == {job.id: Lease(cancel_requested=True)}
     cstore.finish_cancelled(job.id, "w", {"images": []})
     done = cstore.get_job(job.id)
     assert done.status is JobStatus.CANCELLED and done.result == {"images": []}
@@ -232,16 +232,6 @@ def test_recover_stale_uses_the_heartbeat(cstore: Store, clock: Clock) -> None:
     assert [r.id for r in cstore.recover_stale(50)] == [stale.id]
     assert cstore.get_job(fresh.id).status is JobStatus.RUNNING
     assert cstore.get_job(stale.id).status is JobStatus.PENDING
-
-
-def test_reset_stuck_uses_the_start_time_not_the_heartbeat(cstore: Store, clock: Clock) -> None:
-    job = cstore.create_job(WORKFLOW)
-    cstore.claim("w")
-    clock.now += 3 * 3600
-    cstore.heartbeat("w")
-    assert cstore.recover_stale(60) == []
-    assert [r.id for r in cstore.reset_stuck(2)] == [job.id]
-    assert cstore.get_job(job.id).status is JobStatus.PENDING
 
 
 def test_cleanup_deletes_only_old_terminal_jobs_with_their_outputs(cstore: Store, clock: Clock) -> None:

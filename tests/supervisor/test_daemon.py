@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from supervisor.daemon import Daemon, Phase
 from supervisor.main import build, problem
 from supervisor.states import ProcessState
 from tests.supervisor.fakes import FakeClock, FakeSpawner, RecordingLog
+from tests.supervisor.harness import free_ports
 
 S = ProcessState
 COMMANDS = {"http": object(), "executor": object()}
@@ -225,7 +227,35 @@ def test_settings_problems_are_one_line_each(tmp_path: Path) -> None:
     assert problem(settings_for(tmp_path, http_api_mode=False), {**COMMANDS, "runpod": 1}) is None
     assert "main.py" in problem(Settings(http_api_mode=True, comfyui_path=str(tmp_path / "x")),  # type: ignore[operator]
                                 COMMANDS)
-    assert problem(settings_for(tmp_path), COMMANDS) is None
+    assert problem(settings_for(tmp_path, comfyui_port=free_ports()), COMMANDS) is None
+
+
+def test_a_comfyui_port_in_use_is_a_one_line_problem_naming_the_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        why = problem(settings_for(tmp_path, comfyui_port=port - 1, comfyui_instances=2), COMMANDS)
+    assert why is not None and "\n" not in why
+    assert why.startswith(f"COMFYUI_PORT={port - 1} (instance 1): port {port} on 127.0.0.1 is already in use")
+    assert problem(settings_for(tmp_path, comfyui_path=None, comfyui_url=f"http://127.0.0.1:{port}"),
+                   COMMANDS) is None  # attached: nothing is spawned there
+
+
+def test_a_stranger_on_comfyuis_port_stops_its_executor_at_once_and_kills_it(world: World) -> None:
+    world.comfy_ready()
+    inst = world.daemon.instances[0]
+    comfy, executor = world.spawner.last("comfyui-0"), world.spawner.last("executor-0")
+    world.daemon.comfyui_not_ours(inst, inst.comfyui.generation - 1, "pid 1 (old)")  # an older incarnation's
+    assert executor.signals == [] and comfy.signals == []
+    world.daemon.comfyui_not_ours(inst, inst.comfyui.generation, "pid 7 (nc -l)")
+    world.daemon.comfyui_not_ours(inst, inst.comfyui.generation, "pid 7 (nc -l)")  # the next probe: once
+    assert executor.signals == [signal.SIGKILL] and comfy.signals == [signal.SIGKILL]
+    [taken] = world.log.events("comfyui_port_taken")
+    assert (taken["port"], taken["holder"]) == (8188, "pid 7 (nc -l)")
+    world.after(0)
+    assert world.states()["comfyui-0"] == "backoff" and "port_taken" in str(inst.comfyui.last_exit)
+    assert world.states()["executor-0"] in ("stopped", "backoff")
 
 
 @pytest.mark.parametrize(("status", "exit_code"), [(0, 0), (1, 1)])

@@ -39,3 +39,24 @@ def test_a_round_recovers_stale_jobs_resets_stuck_ones_and_deletes_old_finished_
     assert log.events("jobs_recovered")[0]["reason"] == "heartbeat_stale"
     m.close()
     store.close()
+
+
+def test_the_hourly_reset_stops_only_live_jobs_past_their_own_deadline(db_path: str) -> None:
+    """STUCK_MAX_RUNNING_HOURS counts past each job's deadline; a live job is flagged, never requeued."""
+    now = [10_000_000.0]
+    store = Store(db_path, clock=lambda: now[0])
+    week = store.create_job({}, timeout_s=7 * 86400)
+    default = store.create_job({})  # JOB_TIMEOUT_S (1 h) applies
+    store.claim("w")
+    store.claim("w")
+    now[0] += 4 * 3600
+    store.heartbeat("w")
+    log = RecordingLog()
+    settings = Settings(heartbeat_stale_s=30, stuck_max_running_hours=2, job_timeout_s=3600)
+    m = Maintenance(settings, FakeClock(0), log, store_factory=lambda: store)
+    m.run(["cleanup"])
+    assert log.events("jobs_stop_requested")[0]["jobs"] == [default.id]
+    assert log.events("jobs_recovered") == []
+    assert {store.get_job(j.id).status for j in (week, default)} == {JobStatus.RUNNING}
+    m.close()
+    store.close()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -21,11 +22,15 @@ from litestar.openapi.spec import Components, SecurityScheme
 from config.logging import get_logger
 from config.settings import Settings
 from store import Store
-from transports.http.auth import api_key_guard
+from store.policy import NodeLists
+from transports.exposure import open_api_warnings
+from transports.http.auth import api_key_guard, sees_details
+from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.system import SystemController
 from transports.http.errors import error_response
+from transports.limits import Limits
 from transports.service import JobService
 
 _MB = 1024 * 1024
@@ -70,6 +75,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        max_attempts=settings.job_max_attempts,
                                        default_timeout_s=settings.job_timeout_s,
                                        poll_interval_s=settings.poll_interval_s,
+                                       node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
+                                       heartbeat_stale_s=settings.heartbeat_stale_s,
+                                       limits=Limits.from_settings(settings),
                                        open_store=lambda: Store.from_settings(settings, migrate_schema=False))
         services.append(app.state.service)
         if freeze_gc:
@@ -83,15 +91,23 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             await app.state.service.close()
             store.close()
 
-    guard = api_key_guard(settings.api_key, settings.admin_api_key)
+    def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
+        return sees_details(request, settings.api_key, settings.admin_api_key)
+
+    key_guard = api_key_guard(settings.api_key, settings.admin_api_key)
+    origins = allowed_origins(settings.cors_allow_origins)
+    warnings = open_api_warnings(settings.api_host, settings.api_key, settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
         route_handlers=[JobsController, SystemController, AdminController],
         lifespan=[store_lifespan],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
+            "details": Provide(provide_details, sync_to_thread=False),
+            "warnings": Provide(lambda: warnings, sync_to_thread=False, use_cache=True),
         },
-        guards=[guard] if guard else None,
+        guards=[origin_guard(origins), *([key_guard] if key_guard else []), json_guard],
+        cors_config=cors_config(origins),
         exception_handlers={Exception: error_response},
         request_max_body_size=int(settings.max_request_mb * _MB),
         openapi_config=_openapi(settings),

@@ -2,6 +2,8 @@
 
 Routes opt out with ``opt={"public": True}`` and mark themselves admin with ``opt={"admin": True}``.
 Keys come as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` and are compared in constant time.
+A missing or wrong key is ``401`` with ``WWW-Authenticate`` (RFC 6750: ``error="invalid_token"`` when wrong);
+``403`` is a valid key on a route it may not use (API_KEY on /admin/* when ADMIN_API_KEY is set).
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ def _matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def sees_details(connection: ASGIConnection[Any, Any, Any, Any], api_key: str | None,
+                 admin_api_key: str | None) -> bool:
+    """Whether a caller of a public route may see its details: anyone while API_KEY is unset, else a valid key."""
+    if not api_key:
+        return True
+    given = presented_key(connection)
+    return given is not None and (_matches(given, api_key)
+                                  or (admin_api_key is not None and _matches(given, admin_api_key)))
+
+
 def api_key_guard(api_key: str | None, admin_api_key: str | None) -> Guard | None:
     """A guard enforcing the configured keys, or None when no key is set (the API is open)."""
     if not api_key and not admin_api_key:
@@ -44,8 +56,12 @@ def api_key_guard(api_key: str | None, admin_api_key: str | None) -> Guard | Non
         if given is None:
             raise NotAuthorizedException("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
                                          headers={"WWW-Authenticate": "Bearer"})
-        accepted = _matches(given, wanted) or (admin_api_key is not None and _matches(given, admin_api_key))
-        if not accepted:
-            raise PermissionDeniedException("admin API key required" if admin else "invalid API key")
+        if _matches(given, wanted) or (admin_api_key is not None and _matches(given, admin_api_key)):
+            return
+        if admin and api_key and _matches(given, api_key):  # a valid key, on a route it may not use
+            raise PermissionDeniedException("this route needs ADMIN_API_KEY: API_KEY may not use /admin/*",
+                                            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+        raise NotAuthorizedException("invalid API key",
+                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
     return guard

@@ -11,10 +11,11 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_507_INSUFFICIENT_STORAGE,
 )
 
 from config.logging import get_logger
-from store import InvalidTransition, JobNotFound
+from store import InvalidTransition, JobNotFound, StoreFull
 from transports.errors import InvalidRequest, OutputNotFound
 
 _DOMAIN: dict[type[Exception], int] = {
@@ -22,6 +23,7 @@ _DOMAIN: dict[type[Exception], int] = {
     OutputNotFound: HTTP_404_NOT_FOUND,
     InvalidTransition: HTTP_409_CONFLICT,
     InvalidRequest: HTTP_400_BAD_REQUEST,
+    StoreFull: HTTP_507_INSUFFICIENT_STORAGE,  # a full disk is the operator's to fix, not a server bug
 }
 
 
@@ -50,6 +52,8 @@ def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
         return exc.status_code, _validation_detail(exc)
     if isinstance(exc, RecursionError):  # only decoding a request body recurses this deep
         return HTTP_400_BAD_REQUEST, {"detail": "the request body is nested too deeply"}
+    if isinstance(exc, UnicodeDecodeError):  # msgspec raises it, unwrapped, for a JSON string of bad UTF-8
+        return HTTP_400_BAD_REQUEST, {"detail": f"the request body is not valid UTF-8: {exc.reason}"}
     if isinstance(exc, ClientException) and isinstance(exc.__cause__, SerializationException):
         return exc.status_code, {"detail": f"the request body is not valid JSON: {exc.detail}"}
     if isinstance(exc, HTTPException):
@@ -63,7 +67,7 @@ def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     status, body = _content(exc)
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
-    if status >= HTTP_500_INTERNAL_SERVER_ERROR:
+    if status >= HTTP_500_INTERNAL_SERVER_ERROR and not isinstance(exc, StoreFull):
         get_logger().error("http_unhandled_error", method=request.method, path=request.url.path,
                            error=f"{type(exc).__name__}: {exc}", exc_info=exc)
     return Response(body, status_code=status, headers=headers)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from store import InvalidTransition, JobInfo, JobNotFound, JobStatus
+from store import InvalidTransition, JobInfo, JobNotFound, JobStatus, StoreFull
 from transports.errors import InvalidRequest
 from transports.render import has_stored_outputs
 from transports.requests import parse
-from transports.runpod.output import invalid_input, job_failure
+from transports.runpod.output import invalid_input, job_failure, store_full
 from transports.runpod.progress import ProgressForwarder, ProgressSink
 from transports.runpod.size import OutputLimit
 from transports.service import JobService
@@ -36,11 +36,16 @@ class Handler:
     async def __call__(self, rp_job: dict[str, Any]) -> dict[str, Any]:
         log = self.log.bind(runpod_job_id=rp_job.get("id"))
         try:
-            request = parse({"input": rp_job.get("input")}, max_images=self.service.max_images)
+            request = parse({"input": rp_job.get("input")}, max_images=self.service.max_images,
+                            limits=self.service.limits, policy=self.service.policy.current())
         except InvalidRequest as exc:
             log.info("runpod_job_rejected", detail=exc.detail)
             return self._with_refresh(invalid_input(exc))
-        job_id = self.service.submit(request).job_id
+        try:
+            job_id = self.service.submit(request).job_id
+        except StoreFull as exc:  # nothing written: the RunPod job fails with the reason, the worker lives on
+            log.warning("runpod_job_refused", detail=str(exc))
+            return self._with_refresh(store_full(exc))
         log = log.bind(job_id=job_id)
         log.info("runpod_job_submitted")
         try:
@@ -74,6 +79,9 @@ class Handler:
             status = self.service.store.cancel(job_id)
         except (InvalidTransition, JobNotFound) as exc:  # it ended meanwhile: nothing to stop
             log.info("runpod_job_cancel_too_late", detail=str(exc))
+            return
+        except StoreFull as exc:  # the job runs to its end; RunPod has dropped the request already
+            log.warning("runpod_job_cancel_failed", detail=str(exc))
             return
         log.info("runpod_job_cancelled", status=str(status))
 

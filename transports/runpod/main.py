@@ -25,7 +25,9 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     import runpod  # ~1.5 s: only this process pays it
 
     from store import Store
+    from store.policy import NodeLists
     from store.s3 import make_uploader
+    from transports.limits import Limits
     from transports.runpod import sdk
     from transports.runpod.handler import Handler
     from transports.runpod.size import OutputLimit
@@ -34,10 +36,18 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     sdk.adopt_logs(log)
     store = Store.from_settings(settings)
     service = JobService(store, max_images=settings.max_images, max_attempts=settings.job_max_attempts,
-                         default_timeout_s=settings.job_timeout_s, poll_interval_s=settings.poll_interval_s)
+                         default_timeout_s=settings.job_timeout_s, poll_interval_s=settings.poll_interval_s,
+                         node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
+                         limits=Limits.from_settings(settings))
     limit = OutputLimit(settings.runpod_max_output_mb, make_uploader(settings))
     handler = Handler(service, limit, log, send_progress=sdk.progress_sink(runpod),
                       refresh_worker=settings.refresh_worker)
+    if settings.serve_api_locally:
+        from transports.runpod import local_api
+
+        local_api.limit_request_size(settings.max_request_mb)
+        if (warning := local_api.exposure_warning(settings.api_host)) is not None:
+            log.warning("runpod_local_api_exposed", detail=warning)
     test_input = getattr(args, "test_input", None)
     sys.argv = [sys.argv[0], *sdk.argv(settings, test_input)]
     log.info("runpod_starting", mode=sdk.mode(settings, test_input), concurrency=sdk.job_capacity(settings),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from store import JobInfo
+from store import JobInfo, StoreFull
 from transports.errors import InvalidRequest
 from transports.render import render_result
 
@@ -54,3 +54,8 @@ def invalid_input(exc: InvalidRequest) -> dict[str, Any]:
     """A request the transport refused before any job was written."""
     details = {"type": "invalid_input", "message": exc.detail, **exc.extra}
     return failure(exc.detail, details)
+
+
+def store_full(exc: StoreFull) -> dict[str, Any]:
+    """No room in the store for the job (HTTP's 507): nothing was written."""
+    return failure(str(exc), {"type": "store_full", "message": str(exc), "disk_free_bytes": exc.free_bytes})

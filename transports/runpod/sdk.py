@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config.settings import Settings
+from transports.runpod.redact import redact
 
 _SDK_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "CRITICAL": "ERROR"}
 _OUR_LEVEL = {"TRACE": "debug", "DEBUG": "debug", "INFO": "info", "TIP": "info", "WARN": "warning",
@@ -70,12 +71,13 @@ def adopt_logs(log: Any) -> None:
 
     Its logger (a singleton printing ``LEVEL  | message``) logs through ours, as ``runpod_sdk_log``; anything
     else printed (its start banner, uvicorn's default handlers in local-API mode) as ``runpod_sdk_output``.
+    Neither keeps a job's payload (see ``redact``).
     Call after ``config.logging.configure``, which holds on to the real stdout."""
     from runpod.serverless.modules.rp_logger import RunPodLogger
 
     def emit(message: Any, message_level: str = "INFO", job_id: str | None = None) -> None:
         method = getattr(log, _OUR_LEVEL.get(message_level, "info"))
-        method("runpod_sdk_log", message=str(message)[:_MAX_MESSAGE], runpod_job_id=job_id)
+        method("runpod_sdk_log", message=redact(str(message))[:_MAX_MESSAGE], runpod_job_id=job_id)
 
     RunPodLogger().log = emit
     import sys
@@ -97,7 +99,7 @@ class _LinesToLog(io.TextIOBase):
         *lines, self.pending = (self.pending + text).split("\n")
         for line in lines:
             if line.strip():
-                self.log.info("runpod_sdk_output", line=line[:_MAX_MESSAGE], stream=self.stream)
+                self.log.info("runpod_sdk_output", line=redact(line)[:_MAX_MESSAGE], stream=self.stream)
         return len(text)
 
     def flush(self) -> None:

@@ -22,18 +22,20 @@ class AdminController(Controller):
     tags = ["admin"]
     opt = {"admin": True}
 
-    @post("/cleanup", status_code=200, responses=errors(400, 401, 403))
+    @post("/cleanup", status_code=200, responses=errors(400, 401, 403, 415))
     async def cleanup(self, service: Service, max_age_hours: Hours = 24) -> CleanupBody:
         """Delete completed, failed and cancelled jobs older than ``max_age_hours`` (in batches, off the
         event loop: the API keeps answering meanwhile)."""
         return await service.cleanup(max_age_hours)
 
-    @post("/reset-stuck", status_code=200, sync_to_thread=False, responses=errors(400, 401, 403))
+    @post("/reset-stuck", status_code=200, sync_to_thread=False, responses=errors(400, 401, 403, 415))
     def reset_stuck(self, service: Service, max_running_time_hours: Hours = 2) -> ResetStuckBody:
-        """Return jobs running longer than this to pending (failed when their attempts are used up)."""
+        """Jobs running longer than this: with a stale heartbeat back to pending (failed when their attempts are
+        used up); with a live executor asked to stop through it (they end failed with a ``timeout`` error)."""
         return service.reset_stuck(max_running_time_hours)
 
-    @delete("/job/{job_id:str}", status_code=200, sync_to_thread=False, responses=errors(401, 403, 404, 409))
+    @delete("/job/{job_id:str}", status_code=200, sync_to_thread=False,
+             responses=errors(401, 403, 404, 409, 415))
     def delete_job(self, job_id: FromPath[str], service: Service) -> DeletedBody:
         """Delete a completed, failed or cancelled job and its files; 409 while pending or running."""
         return service.delete(job_id)

@@ -41,15 +41,19 @@ def _status_response(body: StatusBody | BodyStream) -> Response[StatusBody]:
 class JobsController(Controller):
     tags = ["jobs"]
 
-    @post("/run", status_code=200, responses=errors(400, 401, 403, 413))
+    @post("/run", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
     async def run(self, data: JSONBody[RunBody], service: Service) -> SubmitBody:
         """Queue a job; answered only once the job is committed to the store."""
-        return await service.submit_batched(await validate_async(data, max_images=service.max_images))
+        request = await validate_async(data, max_images=service.max_images, limits=service.limits,
+                                       policy=service.policy.current())
+        return await service.submit_batched(request)
 
-    @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413))
+    @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
     async def runsync(self, data: JSONBody[RunBody], service: Service, wait: Wait = 60) -> Response[StatusBody]:
         """Queue a job and wait up to ``wait`` seconds for it to end; the status body either way."""
-        submitted = await service.submit_batched(await validate_async(data, max_images=service.max_images))
+        request = await validate_async(data, max_images=service.max_images, limits=service.limits,
+                                       policy=service.policy.current())
+        submitted = await service.submit_batched(request)
         return _status_response(await service.respond(await service.wait(submitted.job_id, wait)))
 
     @get("/status/{job_id:str}", responses=errors(400, 401, 403, 404))
@@ -62,7 +66,8 @@ class JobsController(Controller):
             await service.wait(job_id, wait)
         return _status_response(await service.respond(job_id, outputs))
 
-    @post("/cancel/{job_id:str}", status_code=200, sync_to_thread=False, responses=errors(401, 403, 404, 409))
+    @post("/cancel/{job_id:str}", status_code=200, sync_to_thread=False,
+          responses=errors(401, 403, 404, 409, 415))
     def cancel(self, job_id: FromPath[str], service: Service) -> StatusBody:
         """Cancel a pending job at once, or ask the executor to interrupt a running one."""
         return service.cancel(job_id)

@@ -1,11 +1,13 @@
-"""Monitoring: /health (open even with API keys) and /stats."""
+"""Monitoring: /health (open even with API keys: then its details need a key) and /stats."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -22,12 +24,18 @@ class SystemController(Controller):
     tags = ["monitoring"]
 
     @get("/health", sync_to_thread=False, opt={"public": True}, security=[{}],
-         responses={503: errors(503)[503]})
-    def health(self, service: Service) -> Response[HealthBody]:
-        """Job counts and the components' states; 503 when the store is unreadable or a component is down."""
+         responses={503: ResponseSpec(HealthBody, description="unhealthy", generate_examples=False)})
+    def health(self, service: Service, details: NamedDependency[bool],
+               warnings: NamedDependency[list[str]]) -> Response[HealthBody]:
+        """Job counts and the components' states; 503 when the store is unreadable or a component is down.
+
+        With API_KEY set, a caller without a valid key gets the status only (same HTTP status).
+        ``warnings`` lists what the operator should fix though it does not make the service unhealthy."""
         body = service.health()
-        healthy = body.status == "healthy"
-        return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
+        if warnings:
+            body = msgspec.structs.replace(body, warnings=warnings)
+        code = HTTP_200_OK if body.status == "healthy" else HTTP_503_SERVICE_UNAVAILABLE
+        return Response(body if details else HealthBody(status=body.status), status_code=code)
 
     @get("/stats", sync_to_thread=False, responses=errors(400, 401, 403))
     def stats(self, service: Service, include_recent: FromQuery[bool] = False,

@@ -1,0 +1,113 @@
+"""Limits on what one job may ask of ComfyUI, checked at submit so a hostile request never reaches it.
+
+- Input images: pixels per image (one frame) and in all images of the request (every frame counted: ComfyUI's
+  LoadImage decodes each into float32 RGB, about 12 bytes a pixel plus the mask), from the headers alone.
+- The workflow: how deeply its JSON nests (the executor copies it, ComfyUI walks it; both recurse) and how
+  many nodes it has.
+- File names a workflow asks ComfyUI to write (``filename_prefix`` and any input named like a file name):
+  ComfyUI cannot serve a file whose name has control characters back (``GET /view`` drops the connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from config.settings import Settings
+from store import InputImage
+from transports.errors import InvalidRequest
+from transports.image_header import BadHeader, ImageSize, image_size
+from transports.images import CONTROL, image_format
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """The settings' limits (MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS, MAX_WORKFLOW_DEPTH, MAX_WORKFLOW_NODES)."""
+
+    max_image_pixels: int
+    max_request_pixels: int
+    max_workflow_depth: int
+    max_workflow_nodes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(max_image_pixels=settings.max_image_pixels, max_request_pixels=settings.max_request_pixels,
+                   max_workflow_depth=settings.max_workflow_depth,
+                   max_workflow_nodes=settings.max_workflow_nodes)
+
+    # --- images -------------------------------------------------------------------------------------------
+
+    def image_size(self, name: str, data: bytes) -> ImageSize:
+        """The image's size from its header; InvalidRequest when unreadable or over MAX_IMAGE_PIXELS."""
+        fmt = image_format(data)
+        if fmt is None:
+            raise InvalidRequest(f"image {name!r} is not a PNG, JPEG, WebP or GIF image", image=name)
+        try:
+            size = image_size(fmt, data, stop_above=self.max_request_pixels)
+        except BadHeader as exc:
+            raise InvalidRequest(f"image {name!r} is not a readable {fmt.upper()}: {exc}", image=name) from None
+        if size.canvas > self.max_image_pixels:
+            raise InvalidRequest(
+                f"image {name!r} is {size.width}x{size.height} ({size.canvas:,} pixels), more than the "
+                f"{self.max_image_pixels:,} pixels allowed per image (MAX_IMAGE_PIXELS)",
+                image=name, width=size.width, height=size.height, max_image_pixels=self.max_image_pixels)
+        return size
+
+    def check_images(self, images: Iterable[InputImage]) -> None:
+        """Each image within MAX_IMAGE_PIXELS, and all their frames together within MAX_REQUEST_PIXELS."""
+        sizes = {image.name: self.image_size(image.name, image.data) for image in images}
+        total = sum(size.pixels for size in sizes.values())
+        if total > self.max_request_pixels:
+            name, size = max(sizes.items(), key=lambda item: item[1].pixels)
+            raise InvalidRequest(
+                f"the request's images hold at least {total:,} pixels, more than the {self.max_request_pixels:,} "
+                f"allowed per request (MAX_REQUEST_PIXELS); the largest is {name!r} "
+                f"({size.describe()}, {size.pixels:,} pixels)",
+                image=name, pixels=total, max_request_pixels=self.max_request_pixels)
+
+    # --- the workflow -------------------------------------------------------------------------------------
+
+    def check_workflow(self, workflow: Mapping[str, Any]) -> None:
+        """Node count, nesting depth, and the file names it asks ComfyUI to write."""
+        if len(workflow) > self.max_workflow_nodes:
+            raise InvalidRequest(f"the workflow has {len(workflow):,} nodes, more than the "
+                                 f"{self.max_workflow_nodes:,} allowed (MAX_WORKFLOW_NODES)",
+                                 nodes=len(workflow), max_workflow_nodes=self.max_workflow_nodes)
+        depth = nesting_depth(workflow, self.max_workflow_depth)
+        if depth > self.max_workflow_depth:
+            raise InvalidRequest(f"the workflow nests more than {self.max_workflow_depth} levels deep "
+                                 f"(MAX_WORKFLOW_DEPTH)", max_workflow_depth=self.max_workflow_depth)
+        for node_id, node in workflow.items():
+            for key, value in (node.get("inputs") or {}).items():
+                if "filename" in key.lower() and isinstance(value, str) and has_control_chars(value):
+                    raise InvalidRequest(
+                        f"workflow node {node_id!r} ({node.get('class_type')}) input {key!r} has control "
+                        f"characters: {value!r}; ComfyUI could not serve a file of that name back",
+                        node_id=node_id, input=key)
+
+
+DEFAULT_LIMITS = Limits.from_settings(Settings())
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How many objects/arrays deep ``value`` nests (a scalar is 0), counted up to ``limit + 1``; iterative."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
+    return deepest
+
+
+def has_control_chars(text: str) -> bool:
+    """Any C0 or C1 control character or DEL (Unicode category Cc)."""
+    return CONTROL.search(text) is not None

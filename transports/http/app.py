@@ -2,6 +2,8 @@
 
 The store's apsw connection belongs to the event-loop thread: it is opened in the lifespan, and every
 handler that touches it runs on the loop (``sync_to_thread=False``; store calls take well under a ms).
+Work that may take longer has its own connection on its own thread: cleanup (a Store of its own) and large
+outputs (a BlobReader per response, transports.streaming). Waiters share one watcher (transports.watcher).
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        poll_interval_s=settings.poll_interval_s,
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s,
-                                       limits=Limits.from_settings(settings))
+                                       limits=Limits.from_settings(settings),
+                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False))
         services.append(app.state.service)
         if freeze_gc:
             gc.collect()
@@ -85,6 +88,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             yield
         finally:
             services.clear()
+            await app.state.service.close()
             store.close()
 
     def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom

@@ -100,7 +100,6 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     from supervisor.cli import COMMANDS
 
     configure("supervisor", settings.comfy_log_level)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness probe
     log = get_logger()
     why = problem(settings, dict(COMMANDS))
     if why:

@@ -17,12 +17,17 @@ import sys
 # structlog.dev's console extras (we only ever render JSON)
 CONSOLE_EXTRAS = ("rich", "pygments", "colorama", "better_exceptions")
 
+# decoders httpx and aiohttp use when installed; ComfyUI and our clients speak gzip at most
+DECODERS = ("brotli", "brotlicffi", "zstandard")
+
 # role (the CLI command) -> packages that process never imports
 HIDDEN: dict[str, tuple[str, ...]] = {
     "run": (*CONSOLE_EXTRAS, "click"),  # the supervisor
-    "executor": (*CONSOLE_EXTRAS, "click"),  # click: httpx's command line
-    "http": (*CONSOLE_EXTRAS, "pydantic", "attr", "attrs"),  # Litestar's pydantic and attrs plugins
-    "runpod": CONSOLE_EXTRAS,  # the SDK's local API is FastAPI: it needs pydantic, and uvicorn click
+    "executor": (*CONSOLE_EXTRAS, *DECODERS, "click"),  # click: httpx's command line
+    # Litestar's pydantic, attrs and OpenTelemetry plugins; uvicorn's --reload
+    "http": (*CONSOLE_EXTRAS, "pydantic", "attr", "attrs", "opentelemetry", "watchfiles"),
+    # the SDK's local API is FastAPI (pydantic, OpenTelemetry) on uvicorn (click); aiohttp's async DNS
+    "runpod": (*CONSOLE_EXTRAS, *DECODERS, "watchfiles", "aiodns", "pycares"),
 }
 
 

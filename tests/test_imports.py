@@ -52,7 +52,8 @@ FORBIDDEN: dict[str, set[str]] = {
                                                                      "attr"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",
                                                          "websockets"},
-    "runpod": CONSOLE_EXTRAS | NO_BUCKET | {"litestar", "executor", "httpx"},
+    # the SDK's command line: its SSH tools
+    "runpod": CONSOLE_EXTRAS | NO_BUCKET | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
 }
 # a child needs the package `supervisor` only for the command line that started it
 CHILD_SUPERVISOR_MODULES = {"supervisor", "supervisor.cli", "supervisor.__main__"}

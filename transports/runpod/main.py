@@ -22,8 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(settings: Settings, args: argparse.Namespace) -> int:
     configure("runpod", settings.comfy_log_level)
     log = get_logger()
-    import runpod  # ~1.5 s: only this process pays it
-
     from store import Store
     from store.policy import NodeLists
     from store.s3 import make_uploader
@@ -33,6 +31,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     from transports.runpod.size import OutputLimit
     from transports.service import JobService
 
+    runpod = sdk.import_runpod()  # ~1 s: only this process pays it
     sdk.adopt_logs(log)
     store = Store.from_settings(settings)
     service = JobService(store, max_images=settings.max_images, max_attempts=settings.job_max_attempts,

@@ -26,8 +26,10 @@ HIDDEN: dict[str, tuple[str, ...]] = {
     "executor": (*CONSOLE_EXTRAS, *DECODERS, "click"),  # click: httpx's command line
     # Litestar's pydantic, attrs and OpenTelemetry plugins; uvicorn's --reload
     "http": (*CONSOLE_EXTRAS, "pydantic", "attr", "attrs", "opentelemetry", "watchfiles"),
-    # the SDK's local API is FastAPI (pydantic, OpenTelemetry) on uvicorn (click); aiohttp's async DNS
-    "runpod": (*CONSOLE_EXTRAS, *DECODERS, "watchfiles", "aiodns", "pycares"),
+    # the SDK's local API is FastAPI (pydantic, OpenTelemetry) on uvicorn (click). Not used: aiohttp's async DNS,
+    # FastAPI's e-mail fields and forms, requests' charset guessing (it falls back to UTF-8)
+    "runpod": (*CONSOLE_EXTRAS, *DECODERS, "watchfiles", "aiodns", "pycares", "email_validator", "python_multipart",
+               "multipart", "charset_normalizer", "chardet"),
 }
 
 

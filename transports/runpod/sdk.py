@@ -10,6 +10,7 @@ import importlib.util
 import io
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +38,9 @@ def import_runpod() -> Any:
                                                          submodule_search_locations=[os.path.dirname(init)])
             if cli is not None:
                 sys.modules["runpod.cli"] = importlib.util.module_from_spec(cli)
-    import runpod
-
+    with warnings.catch_warnings():  # requests' charset guessing is hidden (config/lean.py): UTF-8 it is
+        warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
+        import runpod
     return runpod
 
 

@@ -1,4 +1,5 @@
-"""Fixed cost per request (issue 11): a request without images never leaves the event loop's thread.
+"""Fixed cost per request (issue 11): a request without images never leaves the event loop's thread, and a
+successful read (a /status poll) writes no log line at INFO.
 
 Litestar runs plain-function guards (origin, API key, JSON) in a thread pool, a hop per guard per request; they
 run on the loop instead, so serving jobs and polls starts no thread at all.
@@ -6,6 +7,7 @@ run on the loop instead, so serving jobs and polls starts no thread at all.
 
 from __future__ import annotations
 
+import json
 import os
 
 import httpx
@@ -51,3 +53,24 @@ def test_serving_jobs_and_polls_starts_no_thread(db_path: str) -> None:
         assert http.post("/run", json={"workflow": WORKFLOW}, headers={"Authorization": "Bearer no"}
                          ).status_code == 401
         assert python_threads(server.process.pid) == 1
+
+
+def access_lines(lines: list[bytes]) -> set[tuple[str, str, str, int]]:
+    records = [json.loads(line) for line in lines]
+    return {(r["level"], r["method"], r["path"], r["status"]) for r in records if r["event"] == "http_request"}
+
+
+def test_polls_are_logged_at_debug_changes_and_errors_at_info(db_path: str) -> None:
+    for level in ("INFO", "DEBUG"):
+        with running_server(db_path, COMFY_LOG_LEVEL=level) as server, httpx.Client(base_url=server.url) as http:
+            job_id = http.post("/run", json={"workflow": WORKFLOW}).json()["job_id"]
+            assert http.get(f"/status/{job_id}").status_code == 200
+            assert http.get("/status/nope").status_code == 404
+            assert http.post("/run", content=b"{}", headers={"content-type": "text/plain"}).status_code == 415
+            assert server.stop() == 0
+        logged = access_lines(server.lines)
+        assert logged >= {("info", "POST", "/run", 200), ("info", "GET", "/status/nope", 404),
+                          ("info", "POST", "/run", 415)}, level
+        poll = ("debug", "GET", f"/status/{job_id}", 200)
+        assert (poll in logged) is (level == "DEBUG")
+        assert not any(line[0] == "info" and line[1] == "GET" and line[3] < 400 for line in logged)

@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # run as a script, its folder comes first on sys.path, where bench/http.py would shadow the stdlib's http

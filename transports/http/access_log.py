@@ -15,7 +15,6 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.logging import get_logger
 
-
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

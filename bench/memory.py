@@ -35,6 +35,7 @@ from tests.supervisor.harness import free_ports, workflow  # noqa: E402
 
 HZ = os.sysconf("SC_CLK_TCK")
 RUNNING = ("pending", "running", "queued", "in_progress")
+REQUESTS = [0]  # HTTP requests sent to the daemon
 
 
 # --- our processes ---------------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ async def wait_ready(proc: subprocess.Popen[bytes], url: str, mode: str, log: Pa
 async def one_job(session: aiohttp.ClientSession, url: str, mode: str, flow: str, color: int) -> bool:
     """One trivial job to its PNG; False when it did not complete."""
     wf = workflow(color)
+    REQUESTS[0] += 1
     if mode == "runpod":
         async with session.post(url + "/runsync", json={"input": {"workflow": wf}}) as r:
             body = await r.json()
@@ -195,6 +197,7 @@ async def one_job(session: aiohttp.ClientSession, url: str, mode: str, flow: str
             body["status"] = "pending"
         while body.get("status") in RUNNING:
             await asyncio.sleep(0.01)
+            REQUESTS[0] += 1
             async with session.get(f"{url}/status/{body['job_id']}") as r:
                 body = await r.json()
         images = (body.get("result") or {}).get("images") if body.get("status") == "completed" else None
@@ -230,14 +233,15 @@ async def bench_mode(mode: str, args: argparse.Namespace) -> None:
         flows = args.flows.split(",") if mode == "http" else ["sync"]
         for flow in flows:
             for rep in range(args.repeat):
-                before = snapshot(proc.pid)
+                before, sent = snapshot(proc.pid), REQUESTS[0]
                 started = time.perf_counter()
                 failed = await round_of_jobs(url, mode, flow, args.jobs, args.clients, color)
                 wall = time.perf_counter() - started
                 color += args.jobs
                 await asyncio.sleep(args.settle)
                 report(f"== {mode} mode, after {args.jobs} jobs, {args.clients} clients, flow {flow}, round "
-                       f"{rep + 1}: {wall:.2f} s, {failed} failed", snapshot(proc.pid), before, args.jobs)
+                       f"{rep + 1}: {wall:.2f} s, {failed} failed, {(REQUESTS[0] - sent) / args.jobs:.1f} "
+                       "requests/job", snapshot(proc.pid), before, args.jobs)
     finally:
         proc.terminate()
         try:

@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from config import lean
 from config.logging import configure, get_logger
 from config.settings import Settings
 from store import Store
@@ -123,6 +124,7 @@ async def _run(settings: Settings, store: Store, log: object) -> int:
     loop = Loop(daemon, relay=relay, maintenance=maintenance, clock=time.monotonic,
                 probe_interval_s=settings.comfyui_probe_interval_s,
                 hang_timeout_s=settings.comfyui_hang_timeout_s, log=log)
+    lean.trim()  # start-up garbage given back
     try:
         return await loop.run()
     finally:

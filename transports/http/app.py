@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from config import lean
 from config.logging import get_logger
 from config.settings import Settings
 from store import Store
@@ -78,7 +79,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        limits=Limits.from_settings(settings))
         services.append(app.state.service)
         if freeze_gc:
-            gc.collect()
+            lean.trim()  # collects, and gives start-up garbage back to the system
             gc.freeze()
         get_logger().info("http_store_opened", database_path=settings.sqlite_db_path)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from config import lean
 from config.logging import configure, get_logger
 from config.settings import Settings
 
@@ -53,6 +54,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
              host=settings.api_host if settings.serve_api_locally else None,
              port=settings.api_port if settings.serve_api_locally else None, sdk_version=runpod.__version__,
              database_path=settings.sqlite_db_path)
+    lean.trim()  # start-up garbage given back before the first job
     try:
         runpod.serverless.start(sdk.config(handler, settings))
     finally:

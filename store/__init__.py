@@ -4,11 +4,14 @@ from store.errors import InvalidTransition, JobNotFound, StoreError, StoreFull
 from store.model import (
     TERMINAL,
     Component,
+    InfoPage,
     InputImage,
     Job,
+    JobInfo,
     JobStatus,
     Lease,
     OutputFile,
+    OutputRef,
     Page,
     Progress,
     Recovered,
@@ -17,6 +20,7 @@ from store.model import (
 from store.store import Store
 
 __all__ = [
-    "TERMINAL", "Component", "InputImage", "InvalidTransition", "Job", "JobNotFound", "JobStatus", "Lease",
-    "OutputFile", "Page", "Progress", "Recovered", "Store", "StoreError", "StoreFull", "StuckReset",
+    "TERMINAL", "Component", "InfoPage", "InputImage", "InvalidTransition", "Job", "JobInfo", "JobNotFound",
+    "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Progress", "Recovered", "Store", "StoreError",
+    "StoreFull", "StuckReset",
 ]

@@ -41,11 +41,12 @@ class Progress(msgspec.Struct, frozen=True, omit_defaults=True):
     node_type: str | None = None
 
 
-class Job(msgspec.Struct, frozen=True):
+class JobInfo(msgspec.Struct, frozen=True):
+    """A job without its request (the workflow, possibly megabytes): what status pages and waiters read."""
+
     id: str
     status: JobStatus
     priority: int
-    request: dict[str, Any]
     result: dict[str, Any] | None
     error: dict[str, Any] | None
     created_at: float
@@ -58,6 +59,12 @@ class Job(msgspec.Struct, frozen=True):
     heartbeat_at: float | None
     progress: Progress | None
     cancel_requested: bool
+
+
+class Job(JobInfo, frozen=True):
+    """A job with its request, for the executor (which runs the workflow)."""
+
+    request: dict[str, Any]
 
     @property
     def workflow(self) -> dict[str, Any]:
@@ -114,3 +121,20 @@ class StuckReset(msgspec.Struct, frozen=True):
 class Page(msgspec.Struct, frozen=True):
     jobs: list[Job]
     next_cursor: str | None
+
+
+class InfoPage(msgspec.Struct, frozen=True):
+    """A page of jobs without their requests (``Store.list_job_infos``)."""
+
+    jobs: list[JobInfo]
+    next_cursor: str | None
+
+
+class OutputRef(msgspec.Struct, frozen=True):
+    """Where one output's bytes are, without reading them: ``row`` for incremental blob reads."""
+
+    index: int
+    filename: str
+    content_type: str
+    size: int
+    row: int

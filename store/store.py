@@ -16,11 +16,14 @@ from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
 from store.model import (
     Component,
+    InfoPage,
     InputImage,
     Job,
+    JobInfo,
     JobStatus,
     Lease,
     OutputFile,
+    OutputRef,
     Page,
     Progress,
     Recovered,
@@ -53,7 +56,20 @@ def _job(row: tuple[Any, ...]) -> Job:
     )
 
 
-def encode_cursor(job: Job) -> str:
+def _info(row: tuple[Any, ...]) -> JobInfo:
+    """A row of the ``*job_info*`` queries (every column but ``request``)."""
+    (job_id, status, priority, result, error, created_at, started_at, completed_at, attempts,
+     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row
+    return JobInfo(
+        id=job_id, status=JobStatus(status), priority=priority,
+        result=_decode(result) if result else None, error=_decode(error) if error else None,
+        created_at=created_at, started_at=started_at, completed_at=completed_at, attempts=attempts,
+        max_attempts=max_attempts, timeout_s=timeout_s, worker_id=worker_id, heartbeat_at=heartbeat_at,
+        progress=_decode_progress(progress) if progress else None, cancel_requested=bool(cancel_requested),
+    )
+
+
+def encode_cursor(job: JobInfo) -> str:
     return base64.urlsafe_b64encode(f"{job.created_at!r}|{job.id}".encode()).decode()
 
 
@@ -160,6 +176,33 @@ class Store(Room):
             rows = self._rows("list_jobs_by_status", status=str(status), **params)
         jobs = [_job(row) for row in rows[:limit]]
         return Page(jobs=jobs, next_cursor=encode_cursor(jobs[-1]) if len(rows) > limit else None)
+
+    def get_job_info(self, job_id: str) -> JobInfo:
+        """The job without its request: never reads or decodes the workflow."""
+        rows = self._rows("get_job_info", id=job_id)
+        if not rows:
+            raise JobNotFound(f"no job {job_id}")
+        return _info(rows[0])
+
+    def job_infos(self, job_ids: Iterable[str]) -> dict[str, JobInfo]:
+        """The jobs of these ids that exist (without requests), in one read."""
+        return {row[0]: _info(row) for row in self._rows("job_infos", ids=_json(list(job_ids)))}
+
+    def list_job_infos(self, status: JobStatus | None = None, limit: int = 50,
+                       cursor: str | None = None) -> InfoPage:
+        """``list_jobs`` without the requests (what a job list shows)."""
+        before_created, before_id = decode_cursor(cursor) if cursor else (_FAR_FUTURE, "")
+        params = {"before_created": before_created, "before_id": before_id, "limit": limit + 1}
+        if status is None:
+            rows = self._rows("list_job_infos", **params)
+        else:
+            rows = self._rows("list_job_infos_by_status", status=str(status), **params)
+        jobs = [_info(row) for row in rows[:limit]]
+        return InfoPage(jobs=jobs, next_cursor=encode_cursor(jobs[-1]) if len(rows) > limit else None)
+
+    def output_refs(self, job_id: str) -> list[OutputRef]:
+        """A job's stored outputs, their sizes and rows, without reading their bytes."""
+        return [OutputRef(*row) for row in self._rows("output_refs", job_id=job_id)]
 
     def stats(self) -> dict[str, int]:
         """Jobs per status and ``total``; O(1) whatever the table size (kept by triggers)."""

@@ -6,11 +6,10 @@ It only reads and writes the store; the executor picks jobs up from there.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
-from store import Job, JobStatus, OutputFile, Store
+from store import JobInfo, JobStatus, OutputFile, OutputRef, Store
 from store.policy import NodeLists
 from transports.batching import Batcher
 from transports.bodies import (
@@ -30,9 +29,9 @@ from transports.errors import InvalidRequest, OutputNotFound
 from transports.limits import DEFAULT_LIMITS, Limits
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
+from transports.streaming import STREAM_OVER, BodyStream, output_stream, status_stream
+from transports.watcher import JobWatcher
 from transports.workflow_policy import PolicySource
-
-_REFRESH_S = 1.0  # a waiter re-reads its job at least this often (changes made through our own connection)
 
 
 def unhealthy_reason(components: dict[str, ComponentBody]) -> str | None:
@@ -46,21 +45,23 @@ def unhealthy_reason(components: dict[str, ComponentBody]) -> str | None:
 
 
 class JobService:
-    """Owns no resource: the store it is given belongs to the calling thread."""
+    """Owns no resource: the store it is given belongs to the calling thread (the event loop's).
+
+    ``open_store`` makes another Store, for work done on a worker thread (cleanup)."""
 
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic, node_lists: NodeLists | None = None,
-                 heartbeat_stale_s: float = 30.0, limits: Limits = DEFAULT_LIMITS) -> None:
+                 node_lists: NodeLists | None = None, heartbeat_stale_s: float = 30.0,
+                 limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None) -> None:
         self.store = store
         self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
         self.limits = limits  # what a request may ask of ComfyUI (checked by transports.requests)
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s
-        self.poll_interval_s = poll_interval_s
         self.heartbeat_stale_s = heartbeat_stale_s
-        self.clock = clock
+        self.open_store = open_store or (lambda: Store(store.path, migrate_schema=False))
+        self.watcher = JobWatcher(store, poll_interval_s=poll_interval_s)
         self.room = RoomGate(store)
         self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
 
@@ -86,7 +87,7 @@ class JobService:
         """Like ``submit``; submissions of the same loop turn share one commit (see transports.batching)."""
         return await self._batcher(request)
 
-    def render(self, job: Job, outputs: OutputsMode = "base64") -> StatusBody:
+    def render(self, job: JobInfo, outputs: OutputsMode = "base64") -> StatusBody:
         stored = None
         if outputs == "base64" and has_stored_outputs(job.result):
             stored = {out.index: out.data for out in self.store.get_outputs(job.id)}
@@ -95,27 +96,28 @@ class JobService:
 
     def status(self, job_id: str, outputs: OutputsMode = "base64") -> StatusBody:
         """Raises JobNotFound."""
-        return self.render(self.store.get_job(job_id), outputs)
+        return self.render(self.store.get_job_info(job_id), outputs)
 
-    async def wait(self, job_id: str, timeout_s: float) -> Job:
-        """The job once terminal, or as it is when ``timeout_s`` runs out; wakes on store commits."""
-        deadline = self.clock() + timeout_s
-        version = self.store.data_version()
-        job = self.store.get_job(job_id)
-        refreshed = self.clock()
-        while not job.status.terminal:
-            now = self.clock()
-            if now >= deadline:
-                break
-            await asyncio.sleep(min(self.poll_interval_s, deadline - now))
-            current = self.store.data_version()
-            if current != version or self.clock() - refreshed >= _REFRESH_S:
-                version, job, refreshed = current, self.store.get_job(job_id), self.clock()
-        return job
+    async def respond(self, job: JobInfo | str, outputs: OutputsMode = "base64") -> StatusBody | BodyStream:
+        """The status body; streamed from the store when its stored outputs are large. Raises JobNotFound."""
+        info = self.store.get_job_info(job) if isinstance(job, str) else job
+        large = (outputs == "base64" and has_stored_outputs(info.result)
+                 and sum(ref.size for ref in self.store.output_refs(info.id)) > STREAM_OVER)
+        if large:
+            return await status_stream(self.store.path, info)
+        return self.render(info, outputs)
+
+    async def wait(self, job_id: str, timeout_s: float) -> JobInfo:
+        """The job once terminal, or as it is when ``timeout_s`` runs out (see transports.watcher)."""
+        return await self.watcher.wait(job_id, timeout_s)
+
+    async def close(self) -> None:
+        await self.watcher.close()
 
     def cancel(self, job_id: str) -> StatusBody:
         """pending -> cancelled now; running -> interrupted by its executor. Raises InvalidTransition."""
         self.store.cancel(job_id)
+        self.watcher.notify()
         return self.status(job_id, "none")
 
     def output(self, job_id: str, index: int) -> OutputFile:
@@ -126,9 +128,18 @@ class JobService:
             raise OutputNotFound(f"job {job_id} has no stored output {index}", job_id=job_id, index=index)
         return out
 
+    async def open_output(self, job_id: str, index: int) -> OutputFile | tuple[OutputRef, BodyStream]:
+        """The output's bytes, or a stream of them when large. Raises JobNotFound or OutputNotFound."""
+        ref = next((ref for ref in self.store.output_refs(job_id) if ref.index == index), None)
+        if ref is not None and ref.size > STREAM_OVER:
+            opened = await output_stream(self.store.path, job_id, index)
+            if opened is not None:
+                return opened
+        return self.output(job_id, index)
+
     def list_jobs(self, status: JobStatus | None, limit: int, cursor: str | None) -> JobsPage:
         try:
-            page = self.store.list_jobs(status, limit=limit, cursor=cursor)
+            page = self.store.list_job_infos(status, limit=limit, cursor=cursor)
         except ValueError as exc:
             raise InvalidRequest(str(exc), cursor=cursor) from None
         return JobsPage(jobs=[summary(job) for job in page.jobs], next_cursor=page.next_cursor)
@@ -155,22 +166,31 @@ class JobService:
 
     def stats(self, include_recent: bool = False, limit: int = 10) -> StatsBody:
         s = self.job_stats()
-        recent = [summary(job) for job in self.store.list_jobs(limit=limit).jobs] if include_recent else None
+        recent = [summary(job) for job in self.store.list_job_infos(limit=limit).jobs] if include_recent else None
         return StatsBody(total_jobs=s.total, pending_jobs=s.pending, running_jobs=s.running,
                          completed_jobs=s.completed, failed_jobs=s.failed, cancelled_jobs=s.cancelled,
                          recent_jobs=recent, disk=disk_body(self.store))
 
     # --- administration ------------------------------------------------------------------------------------
 
-    def cleanup(self, max_age_hours: float) -> CleanupBody:
-        n = self.store.cleanup(max_age_hours)
+    async def cleanup(self, max_age_hours: float) -> CleanupBody:
+        """On a worker thread with a Store of its own: deleting many jobs never holds up the event loop."""
+        n = await asyncio.to_thread(self._cleanup, max_age_hours)
         return CleanupBody(deleted_jobs=n, max_age_hours=max_age_hours, message=f"Cleaned up {n} old jobs")
+
+    def _cleanup(self, max_age_hours: float) -> int:
+        store = self.open_store()
+        try:
+            return store.cleanup(max_age_hours)
+        finally:
+            store.close()
 
     def reset_stuck(self, max_running_hours: float) -> ResetStuckBody:
         """Jobs running too long whose heartbeat is stale go back to pending, or end failed (cancelled if asked)
         without attempts; those whose executor still heartbeats are asked to stop through it (``timeout``)."""
         reset = self.store.reset_stuck(max_running_hours, stale_after_s=self.heartbeat_stale_s)
         recovered = reset.recovered
+        self.watcher.notify()
         requeued = [r.id for r in recovered if r.status is JobStatus.PENDING]
         ended = [r.id for r in recovered if r.status is not JobStatus.PENDING]
         return ResetStuckBody(reset_jobs=len(recovered), requeued=requeued, failed=ended,
@@ -181,4 +201,5 @@ class JobService:
     def delete(self, job_id: str) -> DeletedBody:
         """Raises JobNotFound, or InvalidTransition while the job is pending or running."""
         self.store.delete_job(job_id)
+        self.watcher.notify()
         return DeletedBody(job_id=job_id, deleted=True, message=f"Job {job_id} deleted")

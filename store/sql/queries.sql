@@ -222,3 +222,38 @@ DELETE FROM job_outputs WHERE job_id = :job_id
 -- name: delete_inputs
 DELETE FROM job_inputs WHERE job_id = :job_id
   AND (SELECT status FROM jobs WHERE id = :job_id) IN ('completed', 'failed', 'cancelled');
+
+-- Reads without the request column (the workflow, possibly megabytes): status pages, job lists and waiters.
+-- Columns in the order of store.model.JobInfo.
+
+-- name: get_job_info
+SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+FROM jobs WHERE id = :id;
+
+-- name: job_infos
+-- every job named in :ids (a JSON list) that still exists: one read for all the waiters of a process
+SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: list_job_infos
+SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+FROM jobs
+WHERE (created_at, id) < (:before_created, :before_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_job_infos_by_status
+SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+FROM jobs
+WHERE status = :status AND (created_at, id) < (:before_created, :before_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: output_refs
+-- a job's outputs without their bytes (length() does not read a blob), and the row for incremental reads
+SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE job_id = :job_id ORDER BY idx;
+
+-- name: output_ref
+SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE job_id = :job_id AND idx = :idx;

@@ -112,3 +112,25 @@ async def test_without_refresh_worker_the_key_is_absent(fake_comfyui: FakeComfyU
     async with executor_factory(fake_comfyui):
         output = await handler({"id": "rp-12", "input": {"workflow": save_workflow()}})
     assert "refresh_worker" not in output
+
+
+async def test_concurrent_jobs_wait_on_the_one_watcher_and_never_read_workflows(store: Store,
+                                                                               handler_factory) -> None:
+    import asyncio
+
+    from tests.http.test_watcher import SqlLog
+
+    handler = handler_factory()
+    log = SqlLog(handler.service.store)
+    big = {**save_workflow(), **{str(100 + i): {"class_type": "Note", "inputs": {"text": "x" * 1000}}
+                                 for i in range(50)}}
+    tasks = [asyncio.create_task(handler({"id": f"rp-w{i}", "input": {"workflow": big}})) for i in range(3)]
+    async with asyncio.timeout(5):
+        while handler.service.watcher.waiting < 3:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # a few progress rounds
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert store.stats()["cancelled"] == 3
+    assert log.reading_requests() == []

@@ -22,13 +22,23 @@ def platform() -> Iterator[FakePlatform]:
     fake.close()
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, platform: FakePlatform) -> Iterator[RunningDaemon]:
-    d = RunningDaemon(tmp_path, HTTP_API_MODE="false", FAKE_COMFYUI_DELAY_MS="1500", **platform.env)
+def _daemon(tmp_path: Path, platform: FakePlatform, delay_ms: int) -> Iterator[RunningDaemon]:
+    d = RunningDaemon(tmp_path, HTTP_API_MODE="false", FAKE_COMFYUI_DELAY_MS=str(delay_ms), **platform.env)
     d.start()
     yield d
     d.close()
     assert d.not_json() == [], "every stdout line is one JSON object"
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, platform: FakePlatform) -> Iterator[RunningDaemon]:
+    yield from _daemon(tmp_path, platform, 1500)
+
+
+@pytest.fixture
+def slow_daemon(tmp_path: Path, platform: FakePlatform) -> Iterator[RunningDaemon]:
+    """Jobs long enough that a stop signal always arrives while one runs, however loaded the machine."""
+    yield from _daemon(tmp_path, platform, 20_000)
 
 
 def test_jobs_taken_in_batches_of_pipeline_depth_and_results_posted(daemon: RunningDaemon,
@@ -42,7 +52,8 @@ def test_jobs_taken_in_batches_of_pipeline_depth_and_results_posted(daemon: Runn
     assert any(body.get("status") == "IN_PROGRESS" for _, body in platform.done), "progress was posted"
 
 
-def test_stop_signal_cancels_the_running_job(daemon: RunningDaemon, platform: FakePlatform) -> None:
+def test_stop_signal_cancels_the_running_job(slow_daemon: RunningDaemon, platform: FakePlatform) -> None:
+    daemon = slow_daemon
     platform.queue.append({"id": "rp-stop", "input": {"workflow": workflow(42)}})
     job_id = daemon.wait_running_job(30)
     platform.stop.append("rp-stop")

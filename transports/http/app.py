@@ -2,6 +2,8 @@
 
 The store's apsw connection belongs to the event-loop thread: it is opened in the lifespan, and every
 handler that touches it runs on the loop (``sync_to_thread=False``; store calls take well under a ms).
+Work that may take longer has its own connection on its own thread: cleanup (a Store of its own) and large
+outputs (a BlobReader per response, transports.streaming). Waiters share one watcher (transports.watcher).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from config import lean
 from config.logging import get_logger
 from config.settings import Settings
 from store import Store
 from store.policy import NodeLists
 from transports.exposure import open_api_warnings
-from transports.http.auth import api_key_guard, sees_details
+from transports.http.auth import api_key_guard, on_the_loop, sees_details
 from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
@@ -75,16 +78,18 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        poll_interval_s=settings.poll_interval_s,
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s,
-                                       limits=Limits.from_settings(settings))
+                                       limits=Limits.from_settings(settings),
+                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False))
         services.append(app.state.service)
         if freeze_gc:
-            gc.collect()
+            lean.trim()  # collects, and gives start-up garbage back to the system
             gc.freeze()
         get_logger().info("http_store_opened", database_path=settings.sqlite_db_path)
         try:
             yield
         finally:
             services.clear()
+            await app.state.service.close()
             store.close()
 
     def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
@@ -102,7 +107,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             "details": Provide(provide_details, sync_to_thread=False),
             "warnings": Provide(lambda: warnings, sync_to_thread=False, use_cache=True),
         },
-        guards=[origin_guard(origins), *([key_guard] if key_guard else []), json_guard],
+        guards=[on_the_loop(origin_guard(origins), *([key_guard] if key_guard else []), json_guard)],
         cors_config=cors_config(origins),
         exception_handlers={Exception: error_response},
         request_max_body_size=int(settings.max_request_mb * _MB),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from store import InvalidTransition, Job, JobNotFound, JobStatus, StoreFull
+from store import InvalidTransition, JobInfo, JobNotFound, JobStatus, StoreFull
 from transports.errors import InvalidRequest
 from transports.render import has_stored_outputs
 from transports.requests import parse
@@ -57,7 +57,7 @@ class Handler:
         log.info("runpod_job_finished", status=str(job.status), error=output.get("error"))
         return self._with_refresh(output)
 
-    async def _follow(self, job_id: str, progress: ProgressForwarder) -> Job:
+    async def _follow(self, job_id: str, progress: ProgressForwarder) -> JobInfo:
         """Wait for the job's end, forwarding its progress; RunPod's execution timeout bounds the wait."""
         while True:
             job = await self.service.wait(job_id, self.progress_interval_s)
@@ -67,7 +67,7 @@ class Handler:
             position = self.service.store.pending_position(job_id) if pending else None
             progress.update(job, position)
 
-    async def _output(self, job: Job) -> dict[str, Any]:
+    async def _output(self, job: JobInfo) -> dict[str, Any]:
         if job.status is not JobStatus.COMPLETED:
             return job_failure(job)
         stored = self.service.store.get_outputs(job.id) if has_stored_outputs(job.result) else []

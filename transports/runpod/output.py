@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from store import Job, StoreFull
+from store import JobInfo, StoreFull
 from transports.errors import InvalidRequest
 from transports.render import render_result
 
 
-def success(job: Job, outputs: Mapping[int, bytes] | None) -> dict[str, Any]:
+def success(job: JobInfo, outputs: Mapping[int, bytes] | None) -> dict[str, Any]:
     """The job's result with ``data`` = base64 of each stored output, plus our ``job_id``."""
     result = render_result(job.result, outputs) or {"images": []}
     return {**result, "job_id": job.id}
@@ -44,7 +44,7 @@ def error_message(error: Mapping[str, Any]) -> str:
     return f"{message}: {' | '.join(nodes)}" if nodes else message
 
 
-def job_failure(job: Job) -> dict[str, Any]:
+def job_failure(job: JobInfo) -> dict[str, Any]:
     """A failed or cancelled job: its structured error (docs/internals.md) as ``details``."""
     error = job.error or {"type": str(job.status), "message": f"job ended {job.status}"}
     return failure(error_message(error), dict(error), job.id)

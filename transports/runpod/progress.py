@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from store import Job, JobStatus
+from store import JobInfo, JobStatus
 
 # runpod.serverless.progress_update(job, progress): one POST to RUNPOD_WEBHOOK_POST_OUTPUT, in a thread
 ProgressSink = Callable[[dict[str, Any], dict[str, Any]], None]
 
 
-def payload(job: Job, queue_position: int | None) -> dict[str, Any] | None:
+def payload(job: JobInfo, queue_position: int | None) -> dict[str, Any] | None:
     """What RunPod's status shows as the job's ``output`` while it is not finished; None when terminal."""
     if job.status is JobStatus.PENDING:
         return {"status": "pending", "queue_position": queue_position}
@@ -38,7 +38,7 @@ class ProgressForwarder:
         self.log = log
         self.last: dict[str, Any] | None = None
 
-    def update(self, job: Job, queue_position: int | None) -> None:
+    def update(self, job: JobInfo, queue_position: int | None) -> None:
         current = payload(job, queue_position)
         if current is None or current == self.last:
             return

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from store import Job, OutputFile
+from store import JobInfo, OutputFile
 from store.s3 import S3Uploader
 from transports.runpod.output import failure, success
 
@@ -20,7 +20,7 @@ MB = 1_000_000  # as RunPod (and the SDK's own size tip) count
 _encode = msgspec.json.Encoder().encode
 
 
-def offload(uploader: S3Uploader, job: Job, stored: list[OutputFile]) -> dict[str, Any]:
+def offload(uploader: S3Uploader, job: JobInfo, stored: list[OutputFile]) -> dict[str, Any]:
     """The job's result with every stored output uploaded and referred to by URL."""
     files = {out.index: out for out in stored}
     result: dict[str, Any] = {}
@@ -49,7 +49,7 @@ class OutputLimit:
     def fits(self, output: dict[str, Any]) -> bool:
         return len(_encode(output)) <= self.max_mb * MB
 
-    async def output(self, job: Job, stored: list[OutputFile]) -> dict[str, Any]:
+    async def output(self, job: JobInfo, stored: list[OutputFile]) -> dict[str, Any]:
         """The completed job's output, inline if it fits, else through S3, else a failure saying why."""
         inline = success(job, {out.index: out.data for out in stored})
         if self.fits(inline):

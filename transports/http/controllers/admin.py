@@ -22,10 +22,11 @@ class AdminController(Controller):
     tags = ["admin"]
     opt = {"admin": True}
 
-    @post("/cleanup", status_code=200, sync_to_thread=False, responses=errors(400, 401, 403, 415))
-    def cleanup(self, service: Service, max_age_hours: Hours = 24) -> CleanupBody:
-        """Delete completed, failed and cancelled jobs older than ``max_age_hours``."""
-        return service.cleanup(max_age_hours)
+    @post("/cleanup", status_code=200, responses=errors(400, 401, 403, 415))
+    async def cleanup(self, service: Service, max_age_hours: Hours = 24) -> CleanupBody:
+        """Delete completed, failed and cancelled jobs older than ``max_age_hours`` (in batches, off the
+        event loop: the API keeps answering meanwhile)."""
+        return await service.cleanup(max_age_hours)
 
     @post("/reset-stuck", status_code=200, sync_to_thread=False, responses=errors(400, 401, 403, 415))
     def reset_stuck(self, service: Service, max_running_time_hours: Hours = 2) -> ResetStuckBody:

@@ -9,12 +9,14 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
-from store import JobStatus
+from store import JobStatus, OutputFile
 from transports.bodies import JobsPage, StatusBody, SubmitBody
 from transports.http.controllers.responses import errors
+from transports.http.streaming import StreamedResponse
 from transports.render import OutputsMode
 from transports.requests import RunBody, validate_async
 from transports.service import JobService
+from transports.streaming import BodyStream
 
 Service = NamedDependency[JobService]
 
@@ -30,6 +32,12 @@ def _disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
+def _status_response(body: StatusBody | BodyStream) -> Response[StatusBody]:
+    if isinstance(body, BodyStream):
+        return StreamedResponse(body, media_type="application/json")
+    return Response(body)
+
+
 class JobsController(Controller):
     tags = ["jobs"]
 
@@ -41,22 +49,22 @@ class JobsController(Controller):
         return await service.submit_batched(request)
 
     @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
-    async def runsync(self, data: JSONBody[RunBody], service: Service, wait: Wait = 60) -> StatusBody:
+    async def runsync(self, data: JSONBody[RunBody], service: Service, wait: Wait = 60) -> Response[StatusBody]:
         """Queue a job and wait up to ``wait`` seconds for it to end; the status body either way."""
         request = await validate_async(data, max_images=service.max_images, limits=service.limits,
                                        policy=service.policy.current())
         submitted = await service.submit_batched(request)
-        return service.render(await service.wait(submitted.job_id, wait))
+        return _status_response(await service.respond(await service.wait(submitted.job_id, wait)))
 
     @get("/status/{job_id:str}", responses=errors(400, 401, 403, 404))
     async def status(self, job_id: FromPath[str], service: Service, outputs: Outputs = "base64",
-                     wait: Wait = 0) -> StatusBody:
+                     wait: Wait = 0) -> Response[StatusBody]:
         """A job's state, result or error; ``progress`` while running, ``queue_position`` while pending.
 
         ``wait`` > 0 long-polls: the answer comes as soon as the job ends, or after ``wait`` seconds."""
         if wait:
             await service.wait(job_id, wait)
-        return service.status(job_id, outputs)
+        return _status_response(await service.respond(job_id, outputs))
 
     @post("/cancel/{job_id:str}", status_code=200, sync_to_thread=False,
           responses=errors(401, 403, 404, 409, 415))
@@ -70,10 +78,16 @@ class JobsController(Controller):
         """Jobs, newest first, a page at a time."""
         return service.list_jobs(status, limit, cursor)
 
-    @get("/jobs/{job_id:str}/outputs/{index:int}", sync_to_thread=False,
-         media_type="application/octet-stream", responses=errors(401, 403, 404))
-    def output(self, job_id: FromPath[str], index: Index, service: Service) -> Response[bytes]:
-        """The raw bytes of one stored output (``output_index`` in the result), with its content type."""
-        out = service.output(job_id, index)
-        return Response(out.data, media_type=out.content_type,
-                        headers={"Content-Disposition": _disposition(out.filename)})
+    @get("/jobs/{job_id:str}/outputs/{index:int}", media_type="application/octet-stream",
+         responses=errors(401, 403, 404))
+    async def output(self, job_id: FromPath[str], index: Index, service: Service) -> Response[bytes]:
+        """The raw bytes of one stored output (``output_index`` in the result), with its content type.
+
+        A large output is streamed from the store a chunk at a time."""
+        out = await service.open_output(job_id, index)
+        if isinstance(out, OutputFile):
+            return Response(out.data, media_type=out.content_type,
+                            headers={"Content-Disposition": _disposition(out.filename)})
+        ref, stream = out
+        return StreamedResponse(stream, media_type=ref.content_type,
+                                headers={"Content-Disposition": _disposition(ref.filename)})

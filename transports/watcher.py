@@ -1,0 +1,133 @@
+"""One watcher per process for every request waiting on a job (``/status?wait=``, ``/runsync``, RunPod).
+
+A single task checks ``PRAGMA data_version`` (it changes when another connection commits) every
+``poll_interval_s``; after a change it reads every waited job in one query, without the request column, and
+wakes the waiters whose job ended (or vanished). A waiter reads its job once when it starts and never decodes
+the workflow. The task runs only while someone waits, so an idle process does not poll.
+
+``notify()`` makes the watcher look at once: the service calls it after its own writes (commits on this
+process's connection do not change ``data_version``), and a wake-up signal from the executor (a datagram, a
+pipe) can call it too. Nothing depends on it: without it a change is seen within ``poll_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from store import JobInfo, JobNotFound, Store
+
+
+class JobWatcher:
+    """Owns no resource: the store it is given belongs to the event loop's thread."""
+
+    def __init__(self, store: Store, *, poll_interval_s: float = 0.05) -> None:
+        self.store = store
+        self.poll_interval_s = poll_interval_s
+        self.reads = 0  # batch reads of waited jobs so far (one per change seen)
+        self._waiters: dict[str, set[asyncio.Future[JobInfo]]] = {}
+        self._latest: dict[str, JobInfo] = {}  # the freshest read of each waited job
+        self._version = 0
+        self._poked = False
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting now."""
+        return sum(len(futures) for futures in self._waiters.values())
+
+    def notify(self) -> None:
+        """A commit may have happened that ``data_version`` does not show: read the waited jobs now."""
+        self._poked = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def wait(self, job_id: str, timeout_s: float) -> JobInfo:
+        """The job once it ended, or as last read when ``timeout_s`` runs out. Raises JobNotFound."""
+        version = self.store.data_version()  # before the read: a commit after it is a change to look at
+        info = self.store.get_job_info(job_id)
+        if info.status.terminal or timeout_s <= 0:
+            return info
+        future: asyncio.Future[JobInfo] = asyncio.get_running_loop().create_future()
+        self._register(job_id, future, info, version)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await future
+        except TimeoutError:
+            return self._latest.get(job_id, info)
+        finally:
+            self._unregister(job_id, future)
+
+    def _register(self, job_id: str, future: asyncio.Future[JobInfo], info: JobInfo, version: int) -> None:
+        self._waiters.setdefault(job_id, set()).add(future)
+        self._latest[job_id] = info
+        if self._task is None or self._task.done():
+            self._version, self._poked = version, False
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(self._run(), name="job-watcher")
+
+    def _unregister(self, job_id: str, future: asyncio.Future[JobInfo]) -> None:
+        futures = self._waiters.get(job_id)
+        if futures is None:
+            return
+        futures.discard(future)
+        if not futures:
+            del self._waiters[job_id]
+            self._latest.pop(job_id, None)
+        if not self._waiters and self._wake is not None:
+            self._wake.set()  # the task sees nobody waits and ends
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while self._waiters:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._waiters:
+                self._check()
+
+    def _check(self) -> None:
+        """One ``data_version`` read; after a change, one read of every waited job."""
+        try:
+            version = self.store.data_version()
+            if version == self._version and not self._poked:
+                return
+            self._version, self._poked = version, False
+            self.reads += 1
+            infos = self.store.job_infos(self._waiters)
+        except Exception as exc:  # the store is unreadable: each waiter gets the error, the watcher goes on
+            self._wake_all(exc)
+            return
+        for job_id, futures in list(self._waiters.items()):
+            info = infos.get(job_id)
+            if info is None:
+                self._settle(futures, error=JobNotFound(f"no job {job_id}"))
+            elif info.status.terminal:
+                self._settle(futures, info=info)
+            else:
+                self._latest[job_id] = info
+
+    def _wake_all(self, error: Exception) -> None:
+        for futures in self._waiters.values():
+            self._settle(futures, error=error)
+
+    @staticmethod
+    def _settle(futures: set[asyncio.Future[JobInfo]], *, info: JobInfo | None = None,
+                error: Exception | None = None) -> None:
+        for future in futures:
+            if future.done():
+                continue
+            if info is not None:
+                future.set_result(info)
+            else:
+                future.set_exception(error or RuntimeError("no result"))
+
+    async def close(self) -> None:
+        """Stop the task (the process is shutting down); waiters still waiting time out as usual."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

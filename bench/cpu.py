@@ -31,6 +31,7 @@ import cProfile  # noqa: E402
 import io  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 import pstats  # noqa: E402
 import signal  # noqa: E402
@@ -273,6 +274,7 @@ def executor_part(jobs: int, profile: str | None) -> None:
                 result = asyncio.run(run_executor(settings, url, jobs, profile))
         finally:
             sys.stdout = saved
+            logging.getLogger().handlers.clear()  # its handler wrote to the log file, closed now
             if proc is not None:
                 proc.terminate()
                 proc.wait(10)

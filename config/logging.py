@@ -47,6 +47,10 @@ def _serialize(event: dict[str, Any], **_: Any) -> bytes:
     return encode_line(event)
 
 
+# libraries that log every request at INFO: those records are DEBUG lines here (off at the default INFO)
+PER_REQUEST_LOGGERS = ("httpx",)
+
+
 class _StdlibBridge(logging.Handler):
     """Routes records of the standard ``logging`` module (uvicorn, httpx, botocore, runpod) into structlog."""
 
@@ -55,7 +59,10 @@ class _StdlibBridge(logging.Handler):
             fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
             if record.exc_info:
                 fields["exception"] = logging.Formatter().formatException(record.exc_info)
-            structlog.get_logger().log(record.levelno, "library_log", **fields)
+            level = record.levelno
+            if level == logging.INFO and record.name.split(".", 1)[0] in PER_REQUEST_LOGGERS:
+                level = logging.DEBUG
+            structlog.get_logger().log(level, "library_log", **fields)
         except Exception:  # a log call must never break the caller
             self.handleError(record)
 
@@ -98,6 +105,9 @@ def configure(process: str, level: str = "INFO", **static: Any) -> None:
     # chatty libraries stay at INFO even when the daemon logs DEBUG
     for name in ("httpcore", "botocore", "urllib3", "websockets.client", "hpack"):
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    # their INFO records become DEBUG lines: below DEBUG, not even made (a record per request costs CPU)
+    for name in PER_REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
 
 
 def get_logger(**context: Any) -> Any:

@@ -72,7 +72,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     comfyui_input_dir: Annotated[str | None, _d("ComfyUI's local input folder (job inputs removed after a job)")] = (
         None
     )
-    comfyui_output_dir: Annotated[str | None, _d("ComfyUI's local output folder (outputs removed once stored)")] = None
+    comfyui_output_dir: Annotated[str | None, _d("ComfyUI's local output folder (outputs read, then deleted)")] = (
+        None
+    )
     comfyui_startup_timeout_s: Annotated[PosFloat, _d("how long ComfyUI may take to answer its first probe")] = 600.0
     comfyui_probe_interval_s: Annotated[PosFloat, _d("seconds between ComfyUI readiness probes")] = 2.0
     comfyui_hang_timeout_s: Annotated[PosFloat, _d("a ComfyUI not answering its probe this long is restarted")] = (
@@ -87,7 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pipeline_depth: Annotated[PosInt, _d("jobs queued in ComfyUI at once per executor (1 with REFRESH_WORKER)")] = 2
     heartbeat_interval_s: Annotated[PosFloat, _d("seconds between heartbeats of a running job")] = 2.0
     heartbeat_stale_s: Annotated[PosFloat, _d("a running job without heartbeat this long is recovered")] = 30.0
-    progress_throttle_s: Annotated[NonNegFloat, _d("minimum seconds between progress writes of a job")] = 0.5
+    progress_throttle_s: Annotated[NonNegFloat, _d("min. seconds between a job's progress writes (and to its 1st)")] = (
+        0.5
+    )
     poll_interval_s: Annotated[PosFloat, _d("seconds between store polls of an idle process")] = 0.05
     include_temp_outputs: Annotated[bool, _d("also return temp outputs (PreviewImage)")] = False
     shutdown_grace_s: Annotated[NonNegFloat, _d("on SIGTERM, how long running jobs may finish before requeue")] = 30.0

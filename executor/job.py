@@ -177,7 +177,7 @@ class JobRun:
                 extra_data=self._extra_data())
         finally:
             self.submitted.set()
-        self.log.info("prompt_queued", prompt_id=accepted.prompt_id, number=accepted.number)
+        self.log.debug("prompt_queued", prompt_id=accepted.prompt_id, number=accepted.number)
         if accepted.node_errors:  # HTTP 200, but part of the workflow was dropped (trace 21)
             await reconcile.stop(self.rt.client, tracker)
             raise validation_error(200, {"node_errors": accepted.node_errors})
@@ -189,7 +189,7 @@ class JobRun:
         while True:
             tracker.changed.clear()
             if tracker.state is PromptState.FINISHED:
-                entry = await reconcile.read_history(self.rt.client, tracker.prompt_id)
+                entry = tracker.socket_entry() or await reconcile.read_history(self.rt.client, tracker.prompt_id)
                 if entry is None:
                     raise ComfyUnavailable("prompt finished but ComfyUI has no history of it")
                 return ending, entry
@@ -221,7 +221,7 @@ class JobRun:
         try:
             await asyncio.wait_for(tracker.changed.wait(), timeout=silence)
         except TimeoutError:
-            tracker.needs_reconcile = True  # a silence: ask ComfyUI
+            tracker.poke(reconcile=True)  # a silence: ask ComfyUI
 
     def _deadline_start(self, tracker: PromptTracker) -> float | None:
         """When the deadline started counting: when ComfyUI started the prompt; for one still queued, when it
@@ -243,7 +243,8 @@ class JobRun:
         if entry is None:
             return Collected(files=[], texts=[], missing=[])
         include_temp = bool(self.job.options.get("include_temp", self.rt.settings.include_temp_outputs))
-        return await outputs.collect(self.rt.client, entry.outputs, include_temp=include_temp)
+        return await outputs.collect(self.rt.client, entry.outputs, include_temp=include_temp,
+                                     output_dir=self.rt.settings.comfyui_output_dir)
 
     # --- finishing ----------------------------------------------------------------------------------------
 
@@ -369,7 +370,9 @@ class JobRun:
         if tracker.progress_seq == self.progress_written_seq:
             return
         now = time.monotonic()
-        if not force and now - self.progress_written_at < throttle_s:
+        # the first write too waits throttle_s from the prompt's start: a job shorter than that writes none
+        started = tracker.running_since if tracker.running_since is not None else now
+        if not force and now - max(self.progress_written_at, started) < throttle_s:
             return
         progress = Progress(value=tracker.value, max=tracker.max, node=tracker.node,
                             node_type=tracker.node_type())

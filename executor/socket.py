@@ -48,8 +48,10 @@ class ComfySocket:
         ever_connected, failures = False, 0
         while True:
             try:
+                # no permessage-deflate: ComfyUI would compress, and we inflate, every small JSON frame (CPU on
+                # both sides for a few bytes saved on a local link; previews are already compressed images)
                 async with connect(self.ws_url, max_size=None, open_timeout=10, ping_interval=20,
-                                   ping_timeout=20, close_timeout=1) as ws:
+                                   ping_timeout=20, close_timeout=1, compression=None) as ws:
                     self.ws, failures = ws, 0
                     self.connected.set()
                     self.log.info("websocket_reconnected" if ever_connected else "websocket_connected")

@@ -2,6 +2,10 @@
 
 The states and every allowed edge live here; ``move`` is the only place a state changes. Late or duplicate
 hints (a frame after the prompt finished) simply do not match an edge and are ignored.
+
+The tracker also keeps what the socket said of the prompt's result (``executed`` outputs, ``execution_cached``,
+``execution_success``): when the socket saw the whole run of a prompt that ran with nothing cached and
+succeeded, that is exactly what its history entry holds, and ``socket_entry`` saves the ``GET /history``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from executor import protocol as p
+from executor.protocol import HistoryEntry, Outcome
 
 
 class PromptState(enum.Enum):
@@ -52,6 +57,11 @@ class PromptTracker:
         self.progress_seq = 0  # bumped on every progress change; the executor writes it throttled
         self.needs_reconcile = False
         self.changed = asyncio.Event()
+        # what the socket said of the result; `seen_whole` turns False at the first doubt (reconnect, silence)
+        self.seen_whole = True
+        self.outputs: dict[str, dict[str, Any]] = {}  # node id -> its `executed` output
+        self.cached: list[str] | None = None  # execution_cached's nodes (None: frame not seen)
+        self.succeeded = False  # execution_success seen
 
     @property
     def done(self) -> bool:
@@ -69,9 +79,21 @@ class PromptTracker:
         return True
 
     def poke(self, *, reconcile: bool = False) -> None:
-        """Wake whoever waits on this prompt (a cancel, a reconnect)."""
-        self.needs_reconcile = self.needs_reconcile or reconcile
+        """Wake whoever waits on this prompt (a cancel, a reconnect; ``reconcile``: frames may have been lost,
+        ask ComfyUI, and trust history rather than the socket for the result)."""
+        if reconcile:
+            self.needs_reconcile = True
+            self.seen_whole = False
         self.changed.set()
+
+    def socket_entry(self) -> HistoryEntry | None:
+        """The history entry the socket already gave, or None when history must be read: only for a prompt
+        that finished on its completion signal, whose every frame the socket saw (no reconnect, no silence),
+        with ``execution_cached`` naming no node (a cached output node may send no ``executed``: older
+        ComfyUIs did not) and ``execution_success`` seen. Errors and interrupts always read history."""
+        if self.state is not PromptState.FINISHED or not self.seen_whole or self.cached != [] or not self.succeeded:
+            return None
+        return HistoryEntry(outcome=Outcome.SUCCESS, outputs=dict(self.outputs), error=None)
 
     def node_type(self) -> str | None:
         node = self.workflow.get(self.node or "") if self.node else None
@@ -91,6 +113,13 @@ class PromptTracker:
         elif isinstance(event, p.Progress):
             self.move(PromptState.RUNNING)
             self._progress(event.node or self.node, event.value, event.max)
+        elif isinstance(event, p.Executed):
+            if event.output:
+                self.outputs[event.node] = event.output
+        elif isinstance(event, p.ExecutionCached):
+            self.cached = (self.cached or []) + event.nodes
+        elif isinstance(event, p.ExecutionSuccess):
+            self.succeeded = True
 
     def _progress(self, node: str | None, value: int, maximum: int) -> None:
         if (node, value, maximum) != (self.node, self.value, self.max):

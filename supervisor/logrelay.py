@@ -23,16 +23,39 @@ MAX_LINE = 1 << 20  # a longer line is cut into pieces of this size, each wrappe
 _decode = msgspec.json.Decoder().decode
 
 
+class _AnyObject(msgspec.Struct):
+    """Decoding into this checks that a line is one well-formed JSON object without building it."""
+
+
+_check_object = msgspec.json.Decoder(_AnyObject).decode
+
+
+def _is_json_object(line: bytes) -> bool:
+    """A short ASCII line (every line our children's logger writes): checked without building its values
+    (about 5x cheaper than decoding it); other lines are decoded, as the skipping check lets bad UTF-8 by."""
+    try:
+        if line.isascii():
+            _check_object(line)
+            return True
+        return isinstance(_decode(line), dict)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):  # too deep
+        return False
+
+
 def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) -> bytes:
     """The JSON line (without newline) that stands for one output line of a child."""
     stripped = line.rstrip(b"\r")
     if spec.kind != "comfyui" and stripped.startswith(b"{"):
-        try:
-            decoded = _decode(stripped)
-            if isinstance(decoded, dict):
-                return stripped if len(stripped) <= MAX_LINE_BYTES else encode_line(decoded)
-        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply to check
-            pass
+        if len(stripped) <= MAX_LINE_BYTES:
+            if _is_json_object(stripped):
+                return stripped
+        else:
+            try:
+                decoded = _decode(stripped)
+                if isinstance(decoded, dict):
+                    return encode_line(decoded)
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: too deep to check
+                pass
     event: dict[str, object] = {
         "event": f"{spec.kind}_output",
         "level": "warning" if stream == "stderr" else "info",

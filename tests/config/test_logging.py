@@ -37,7 +37,7 @@ def _run(level: str = "INFO") -> list[dict[str, object]]:
 
 def test_every_line_is_json_with_the_agreed_keys() -> None:
     records = _run()
-    assert [r["event"] for r in records] == ["job_claimed", "library_log", "library_log", "job_failed", "odd_value"]
+    assert [r["event"] for r in records] == ["job_claimed", "library_log", "job_failed", "odd_value"]
     for record in records:
         assert {"timestamp", "level", "event", "process", "pid"} <= record.keys()
         assert record["process"] == "executor" and record["instance"] == 0
@@ -63,3 +63,11 @@ def test_exceptions_are_rendered_inside_the_json_line() -> None:
 def test_the_level_filters_records() -> None:
     assert "too_detailed" not in [r["event"] for r in _run("INFO")]
     assert "too_detailed" in [r["event"] for r in _run("DEBUG")]
+
+
+def test_per_request_library_lines_are_debug() -> None:
+    """httpx logs every request at INFO: at the daemon's INFO that line is not printed (nor even made), at DEBUG
+    it is a debug line. Before: one INFO line per request to ComfyUI."""
+    assert not [r for r in _run("INFO") if r.get("logger") == "httpx"]
+    [line] = [r for r in _run("DEBUG") if r.get("logger") == "httpx"]
+    assert line["level"] == "debug" and line["message"].startswith("HTTP Request: GET http://x")

@@ -15,10 +15,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from executor import outputs
+from executor.comfy_client import ComfyClient
 from executor.loop import Executor
 from store import InputImage, JobStatus, Store
 from tests.executor.conftest import (
@@ -27,6 +30,7 @@ from tests.executor.conftest import (
     make_settings,
     png,
     save_workflow,
+    trace_workflow,
     wait_status,
     wait_until,
 )
@@ -74,9 +78,9 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealComfyUI]:
 
 
 @asynccontextmanager
-async def executor(db_path: str, comfy: RealComfyUI) -> AsyncIterator[Running]:
-    settings = make_settings(db_path, heartbeat_interval_s=0.5, comfyui_input_dir=str(comfy.input_dir),
-                             comfyui_output_dir=str(comfy.output_dir))
+async def executor(db_path: str, comfy: RealComfyUI, **overrides: Any) -> AsyncIterator[Running]:
+    settings = make_settings(db_path, **{"heartbeat_interval_s": 0.5, "comfyui_input_dir": str(comfy.input_dir),
+                                         "comfyui_output_dir": str(comfy.output_dir), **overrides})
     own = Store(db_path)
     ex = Executor(settings, own, comfyui_url=comfy.url, worker_id="e2e", client_id=f"e2e-{time.time_ns()}")
     running = Running(ex, asyncio.create_task(ex.run()))
@@ -141,3 +145,39 @@ async def test_cancel_interrupts_a_slow_job(store: Store, db_path: str, comfyui:
         store.cancel(job.id)
         done = await wait_status(store, job.id, timeout=60)
     assert done.status is JobStatus.CANCELLED
+
+
+async def test_files_read_from_disk_are_what_view_answers(comfyui: RealComfyUI) -> None:
+    """Trace 06's outputs (images, one in a subfolder, a temp preview, a latent, text) read from ComfyUI's
+    output folder: the same bytes and content types as GET /view gives."""
+    workflow = trace_workflow("06_multi_output")
+    workflow["1"]["inputs"]["color"] = time.time_ns() % 0xFFFFFF  # never from ComfyUI's cache
+    client = ComfyClient(comfyui.url)
+    try:
+        accepted = await client.queue_prompt(workflow, client_id="e2e-cost", prompt_id=f"e2e-{time.time_ns()}")
+        entry = None
+        for _ in range(600):
+            if (entry := await client.history(accepted.prompt_id)) is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert entry is not None, "the prompt did not finish"
+        viewed = await outputs.collect(client, entry["outputs"], include_temp=True)
+        local = await outputs.collect(client, entry["outputs"], include_temp=True,
+                                      output_dir=str(comfyui.output_dir))
+    finally:
+        await client.close()
+    assert local == viewed
+    assert sorted((f.ref.type, f.ref.subfolder, f.content_type) for f in local.files) == [
+        ("output", "", "image/png"), ("output", "latents", "application/octet-stream"),
+        ("output", "sub/dir", "image/png"), ("temp", "", "image/png")]
+
+
+async def test_a_trivial_job_is_one_request_to_comfyui(store: Store, db_path: str, comfyui: RealComfyUI) -> None:
+    """The websocket's executed/execution_success stand in for GET /history, the file is read from disk."""
+    job = store.create_job(save_workflow("e2e_cost", color=time.time_ns() % 0xFFFFFF, size=64))
+    async with executor(db_path, comfyui, heartbeat_interval_s=30.0) as running:
+        done = await wait_status(store, job.id, timeout=120)
+        sent = dict(running.executor.client.sent)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert store.get_outputs(job.id)[0].data.startswith(b"\x89PNG")
+    assert sent == {"GET /system_stats": 1, "GET /queue": 1, "GET /object_info": 1, "POST /prompt": 1}

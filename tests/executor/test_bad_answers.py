@@ -14,10 +14,14 @@ from store import InputImage, JobStatus, Store
 from tests.executor.conftest import load_workflow, png, save_workflow, wait_status, wait_until
 from tests.fake_comfyui.harness import FakeComfyUI
 
+# A prompt seen whole on the websocket needs no GET /history: a silence (no progress for longer than a heartbeat)
+# makes the executor ask, and so read the garbled answer.
+SILENT = {"delay_ms": 1500, "progress_steps": 0}
+
 
 @pytest.mark.parametrize(("path", "body", "knobs", "words"), [
-    ("/history", "<html><body>502 Bad Gateway</body></html>", {}, ("GET /history", "not JSON", "text/html")),
-    ("/history", '{"p": ["not", "an", "entry"]}', {}, ("GET /history", "another shape",)),
+    ("/history", "<html><body>502 Bad Gateway</body></html>", SILENT, ("GET /history", "not JSON", "text/html")),
+    ("/history", '{"p": ["not", "an", "entry"]}', SILENT, ("GET /history", "another shape",)),
     ("/prompt", "<html>oops</html>", {}, ("POST /prompt", "not JSON")),
     ("/prompt", '{"number": 1}', {}, ("POST /prompt", "prompt_id")),
     ("/queue", '{"queue_running": 5}', {"delay_ms": 1500, "progress_steps": 0}, ("GET /queue", "another shape")),

@@ -49,10 +49,31 @@ def test_executor_process_runs_a_job_and_exits_0_on_sigterm(store: Store, db_pat
     assert proc.returncode == 0, err.decode()
     lines = [json.loads(line) for line in out.decode().splitlines()]  # every line is one JSON object
     events = {line["event"] for line in lines}
-    assert {"comfyui_ready", "job_claimed", "prompt_queued", "job_completed", "executor_stopped"} <= events
+    assert {"comfyui_ready", "job_claimed", "job_completed", "executor_stopped"} <= events
     completed = next(line for line in lines if line["event"] == "job_completed")
     assert completed["job_id"] == job.id and completed["process"] == "executor" and completed["instance"] == 0
+    assert completed["prompt_id"]  # the prompt_queued line is DEBUG now: its id is on the job's last line
     assert store.get_job(job.id).worker_id == "cli-worker"
+
+
+def test_a_job_costs_two_info_lines_and_no_per_request_line(store: Store, db_path: str,
+                                                          fake_comfyui: FakeComfyUI) -> None:
+    """Before: 6 lines per trivial job at INFO (job_claimed, prompt_queued, job_completed and httpx's
+    "HTTP Request" line for each of POST /prompt, GET /history, GET /view)."""
+    jobs = [store.create_job(save_workflow("lines")) for _ in range(3)]
+    proc = _start(db_path, fake_comfyui.url)
+    try:
+        for job in jobs:
+            assert _wait_job(store, job.id, proc) is JobStatus.COMPLETED
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    for job in jobs:
+        assert [line["event"] for line in lines if line.get("job_id") == job.id] == ["job_claimed", "job_completed"]
+    assert not [line for line in lines if line["event"] == "library_log"], "no per-request library lines at INFO"
+    assert fake_comfyui.stats()["requests"].get("GET /view") == len(jobs)  # attached: outputs through /view
 
 
 def test_sigterm_mid_job_releases_it_and_exits_0(store: Store, db_path: str,

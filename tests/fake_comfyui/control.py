@@ -6,7 +6,8 @@ POST /_fake/drop_sockets abort every websocket connection (no close frame)
 POST /_fake/crash        die at once (os._exit when a separate process; in-process: stop serving)
 POST /_fake/hang         {"seconds": N | null}: stop answering HTTP/WS and stop executing
 POST /_fake/unhang       end a hang early
-GET  /_fake/stats        prompt counters, ids, running / pending prompts
+GET  /_fake/stats        prompt counters, ids, running / pending prompts; ``requests``: "METHOD /path" -> count
+                         of every request to ComfyUI's own routes (route pattern, e.g. "GET /history/{prompt_id}")
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def stats(server: FakeComfyServer) -> dict[str, Any]:
     running, pending = server.queue.current()
     return {
         **{k: (list(v) if isinstance(v, list) else v) for k, v in server.stats.items()},
+        "requests": dict(server.requests),
         "running": [item[1] for item in running],
         "pending": [item[1] for item in pending],
         "queue_remaining": server.queue.tasks_remaining(),

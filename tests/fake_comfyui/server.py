@@ -119,12 +119,14 @@ class FakeComfyServer:
         self.number = 0
         self.stats: dict[str, Any] = {"received": 0, "rejected": 0, "executed": 0, "interrupts": 0,
                                       "uploads": 0, "prompt_ids": [], "executed_ids": []}
+        self.requests: dict[str, int] = {}  # "GET /view" -> how many were received (/api prefix folded in)
         self.app = self._build_app()
 
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._hang_middleware, self._garble_middleware],
+        app = web.Application(middlewares=[self._count_middleware, self._hang_middleware,
+                                           self._garble_middleware],
                               client_max_size=SERVER_FEATURES["max_upload_size"])
         routes = [
             ("GET", "/ws", self.websocket), ("GET", "/system_stats", self.system_stats),
@@ -146,6 +148,15 @@ class FakeComfyServer:
         app.on_startup.append(self._start_tasks)
         app.on_shutdown.append(self._stop_tasks)
         return app
+
+    @web.middleware
+    async def _count_middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        if not request.path.startswith(control.PREFIX):
+            route = request.match_info.route.resource
+            path = route.canonical if route is not None else request.path
+            key = f"{request.method} {path.removeprefix('/api')}"
+            self.requests[key] = self.requests.get(key, 0) + 1
+        return await handler(request)
 
     @web.middleware
     async def _hang_middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:

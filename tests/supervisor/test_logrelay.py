@@ -75,3 +75,15 @@ def test_a_json_object_printed_by_comfyui_is_wrapped_so_it_carries_our_fields() 
     event = json.loads(render(line, COMFY, "stdout"))
     assert event["event"] == "comfyui_output" and event["process"] == "comfyui" and event["level"] == "info"
     assert event["line"] == line.decode() and event["instance"] == 1
+
+
+def test_our_childrens_lines_are_checked_whole_before_passing_unchanged() -> None:
+    """The cheap check (a well-formed object, values not built) refuses what the full decode refused; before, a
+    child's JSON line with bad UTF-8 raised UnicodeDecodeError in the relay instead of being wrapped."""
+    good = [b'{"event":"x","n":[1,{"a":null}],"s":"caf\xc3\xa9"}', b'{"event":"y"}']
+    for line in good:
+        assert render(line, HTTP, "stdout") == line
+    bad = [b'{"event":"x"} trailing', b'{"event":"x",}', b'{"event":"caf\xe9"}', b'{"a":[1,2}', b"{}" + b"]"]
+    for line in bad:
+        event = json.loads(render(line, HTTP, "stdout"))
+        assert event["event"] == "http_output" and event["line"] == line.decode(errors="replace")

@@ -33,7 +33,7 @@ from executor.errors import (
     validation_error,
 )
 from executor.outputs import Collected
-from executor.protocol import HistoryEntry, Outcome
+from executor.protocol import HistoryEntry, Outcome, OutputRef
 from executor.storage import OutputSink
 from executor.tracker import PromptState, PromptTracker
 from store import Job, Progress, Store, StoreError, StoreFull
@@ -139,13 +139,23 @@ class JobRun:
             return
         ending, entry = await self._execute(workflow)
         collected = await self._collect(entry)
-        if entry and entry.outcome is Outcome.SUCCESS and collected.missing and ending is Ending.NORMAL:
-            # a cached run names files deleted since (trace 43): reset ComfyUI's cache and run it once more
-            self.log.warning("cached_output_missing", files=[r.filename for r in collected.missing])
+        stale = self._reused_names(entry, collected)
+        if entry and entry.outcome is Outcome.SUCCESS and (collected.missing or stale) and ending is Ending.NORMAL:
+            # a cached run names files deleted since (trace 43), or files of those names that a later job wrote
+            # (we remove outputs, so ComfyUI's counter reuses names): reset ComfyUI's cache and run it once more
+            self.log.warning("cached_output_missing", files=[r.filename for r in collected.missing + stale])
             await self.rt.client.free_cache()
             ending, entry = await self._execute(workflow)
             collected = await self._collect(entry)
         await self._finish(ending, entry, collected)
+
+    def _reused_names(self, entry: HistoryEntry | None, collected: Collected) -> list[OutputRef]:
+        """Output files of cached nodes, when we remove outputs locally: their names may now hold another job's
+        bytes (ComfyUI's counter starts again in an emptied folder), so they are never trusted."""
+        if entry is None or not entry.cached or not self.rt.settings.comfyui_output_dir:
+            return []
+        cached = set(entry.cached)
+        return [f.ref for f in collected.files if f.ref.node_id in cached and f.ref.type == "output"]
 
     async def _prepare(self) -> dict[str, Any]:
         images = self.rt.store.get_inputs(self.job.id)

@@ -124,6 +124,7 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     outcome: Outcome
     outputs: dict[str, dict[str, Any]]
     error: dict[str, Any] | None  # the execution_error message's data, when outcome is ERROR
+    cached: tuple[str, ...] = ()  # the nodes execution_cached named: their outputs come from an earlier run
 
 
 class _Status(msgspec.Struct, frozen=True):
@@ -157,7 +158,10 @@ def parse_history(entry: dict[str, Any]) -> HistoryEntry | None:
     if "execution_interrupted" in kinds:
         return HistoryEntry(outcome=Outcome.INTERRUPTED, outputs=outputs, error=None)
     if status.status_str == "success" or status.completed:
-        return HistoryEntry(outcome=Outcome.SUCCESS, outputs=outputs, error=None)
+        nodes = kinds.get("execution_cached")
+        cached = nodes.get("nodes") if isinstance(nodes, dict) else None
+        return HistoryEntry(outcome=Outcome.SUCCESS, outputs=outputs, error=None,
+                            cached=tuple(str(n) for n in cached) if isinstance(cached, list) else ())
     if status.status_str == "error":
         return HistoryEntry(outcome=Outcome.ERROR, outputs=outputs, error={})
     return None

@@ -103,3 +103,20 @@ def test_unique_names_never_repeat_even_when_a_prefixed_name_exists() -> None:
 
     names = unique_names([fetched("a.png"), fetched("2_a.png"), fetched("a.png", "sub")])
     assert len(set(names)) == 3, names
+
+
+async def test_a_cached_rerun_never_returns_another_jobs_file_of_the_same_name(
+        store: Store, fake_comfyui: FakeComfyUI, executor_factory) -> None:
+    """Outputs are removed once stored, so ComfyUI's counter reuses names: a file of the cached run's name may be
+    another job's (e.g. the one just before it in the pipeline). It is never delivered; the job runs again."""
+    workflow = save_workflow("reused", color=9)
+    first = store.create_job(workflow)
+    async with executor_factory(fake_comfyui, comfyui_output_dir=str(fake_comfyui.output_dir)):
+        done_first = await wait_status(store, first.id)
+        [name] = [i["filename"] for i in done_first.result["images"]]
+        (Path(fake_comfyui.output_dir) / name).write_bytes(b"another job's bytes")  # a later job's file
+        second = store.create_job(workflow)
+        done = await wait_status(store, second.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert store.get_outputs(second.id)[0].data == store.get_outputs(first.id)[0].data
+    assert fake_comfyui.stats()["executed"] == 3  # first run, cached run (not trusted), fresh run after /free

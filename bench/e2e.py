@@ -87,7 +87,10 @@ async def rep_of(args: argparse.Namespace, system: str, client: wl.Client, workl
                  folders: list[Path]) -> dict[str, Any]:
     procs.clean(folders)
     daemon_pid = daemon.pid if daemon else None
-    quiet = await asyncio.to_thread(procs.wait_quiet, comfy.pid, daemon_pid, args.quiet_cores, args.quiet_max_wait)
+    quiet = None
+    if args.quiet_max_wait > 0:
+        quiet = await asyncio.to_thread(procs.wait_quiet, comfy.pid, daemon_pid, args.quiet_cores,
+                                        args.quiet_max_wait)
     with procs.CpuWindow(comfy.pid, daemon_pid) as window:
         out = await one_run(client, workload, sizes, colours, f"{wl.PREFIX}{workload.lower()}")
     out |= window.result | {"foreign_cores_before": quiet, "client_stats": dict(client.stats)}
@@ -115,7 +118,7 @@ def idle_figures(daemon: procs.Started, comfy_pid: int, seconds: float = 5.0) ->
         rss.append(sum(procs.rss_kb(p) for p in pids))
         time.sleep(seconds / 3)
     cpu = {f"{procs.name(p)} ({p})": (procs.cpu_s(p) - before[p]) / seconds * 100 for p in pids}
-    return {"rss_kb": int(statistics.median(rss)), "cpu_percent": cpu}
+    return {"rss_kb": int(statistics.median(rss)), "cpu_percent": cpu, "pids": pids}
 
 
 # --- the table ---------------------------------------------------------------------------------------------
@@ -183,6 +186,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--poll-s", type=float, default=0.01, help="worker-poll's interval")
     p.add_argument("--quiet-cores", type=float, default=0.3, help="before each run, wait until others use less")
     p.add_argument("--quiet-max-wait", type=float, default=20.0, help="...but at most this many seconds")
+    p.add_argument("--idle-s", type=float, default=5.0, help="seconds over which the idle daemon is measured")
     p.add_argument("--json", type=Path, help="write every figure here")
     p.add_argument("--keep-tmp", action="store_true", help="keep ComfyUI's folders, the logs and the store")
     args = p.parse_args()
@@ -219,8 +223,8 @@ def main() -> int:
             daemon = procs.start_daemon(worker_command(), comfy.url, tmp)
             started.append(daemon)
             print(f"daemon {daemon.url} ready in {daemon.wait_ready('/health', 120):.1f} s", flush=True)
-            time.sleep(3)
-            idle = idle_figures(daemon, comfy.pid)
+            time.sleep(min(3.0, args.idle_s))
+            idle = idle_figures(daemon, comfy.pid, args.idle_s)
         asyncio.run(measure(args, comfy, daemon, [folders["output"], folders["input"]], results))
     finally:
         for process in reversed(started):
@@ -234,8 +238,8 @@ def main() -> int:
           + (f", slow {args.slow}" if args.slow else "") + "; medians over the reps\n")
     print(table(results, sizes, idle))
     if args.json:
-        args.json.write_text(json.dumps({"sizes": sizes, "reps": args.reps, "idle": idle, "results": results},
-                                        indent=1))
+        args.json.write_text(json.dumps({"sizes": sizes, "reps": args.reps, "comfyui_pid": started[0].pid,
+                                         "idle": idle, "results": results}, indent=1))
     return 0 if all(r["ok"] == r["n"] and not r["wrong"] for res in results.values()
                     for rs in res["runs"].values() for r in rs) else 1
 

@@ -313,7 +313,8 @@ class Tally:
         out: Json = {"n": n, "ok": len(ms), "errors": len(self.errors), "wrong": self.wrong,
                      "error_samples": sorted(set(self.errors))[:3]}
         if ms:
-            out |= {"median_ms": statistics.median(ms), "p90_ms": percentile(ms, 0.9), "max_ms": max(ms)}
+            out |= {"median_ms": statistics.median(ms), "p90_ms": percentile(ms, 0.9), "max_ms": max(ms),
+                    "latencies_ms": [round(x, 2) for x in ms]}
         return out
 
 

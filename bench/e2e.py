@@ -163,7 +163,7 @@ def table(results: dict[str, Any], sizes: dict[str, int], idle: dict[str, Any] |
         lines += ["", "Ratios to raw (the same run):", "",
                   "| system | " + " | ".join(ratio_cols) + " |", "|---|" + "---|" * len(ratio_cols)]
         for system, f in figs.items():
-            cells = [fmt(f[c] / b, 2) + "x" if f[c] and (b := base[c]) else "—" for c in ratio_cols]
+            cells = [fmt(v / b, 2) + "x" if (v := f[c]) and (b := base[c]) else "—" for c in ratio_cols]
             lines.append(f"| {system} | " + " | ".join(cells) + " |")
     if idle:
         per = ", ".join(f"{k} {v:.1f} %" for k, v in idle["cpu_percent"].items())

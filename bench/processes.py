@@ -156,7 +156,7 @@ class Started:
         started = time.monotonic()
         while not answers(self.url + path):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.proc.args[0]} exited ({self.proc.returncode}) before it was ready; "
+                raise RuntimeError(f"{self.log.stem} exited ({self.proc.returncode}) before it was ready; "
                                    f"see {self.log}:\n{self.log.read_text(errors='replace')[-2000:]}")
             if time.monotonic() - started > timeout:
                 raise RuntimeError(f"not ready at {self.url + path} after {timeout:.0f} s; see {self.log}")

@@ -1,13 +1,19 @@
-"""End-to-end benchmark: N prompts through ``comfyui-worker run`` vs. the same ComfyUI driven directly.
+"""End-to-end benchmark: W1, W2 and W3 of issue 11 through raw ComfyUI and through the daemon, one run.
 
-    uv run python bench/e2e.py [--jobs 200] [--slow-jobs 30] [--slow-ms 1000]
+    COMFYUI_PATH=/path/to/ComfyUI COMFYUI_PYTHON=/path/to/python uv run python bench/e2e.py [--quick] [--reps 3]
 
-Through the daemon: every job submitted at once (POST /run), makespan until every result (GET /status with
-base64 outputs) is fetched. Directly: the same prompts POSTed to ComfyUI's /prompt, completion followed on
-its websocket, then /history and /view for each — the physical limit. Printed: both makespans and the ratio,
-for trivial jobs (EmptyImage 64x64 -> SaveImage, a different colour each so nothing is cached) and for ~1 s
-jobs. Runs the fake ComfyUI (tests/fake_comfyui, ~1 s jobs by its delay knob) unless COMFYUI_PATH names a
-real ComfyUI (started with COMFYUI_ARGS, default --cpu; ~1 s jobs by a large blurred image).
+Starts one real ComfyUI (``--cpu``, its own temp folders) and one ``comfyui-worker run`` attached to it
+(``COMFYUI_URL``, HTTP mode, default settings), then measures each system with the same aiohttp client
+(bench/workloads.py): ``raw`` (ComfyUI itself: /prompt, one /ws, /history, /view; W3 uploads first),
+``worker-sync`` (POST /runsync?wait=120), ``worker-poll`` (POST /run, GET /status every 10 ms) and
+``worker-wait`` (POST /run, GET /status?wait=60). The systems take turns workload by workload within each rep,
+so a ratio compares runs made seconds apart; ComfyUI's output and input folders are emptied before every run.
+
+Printed: W1 makespan, W2 median and p90, W3 median (medians over the reps), their ratios to raw, the daemon's own
+CPU per W1 job (utime+stime of its process tree, ComfyUI excluded), ComfyUI's CPU per W1 job, the daemon's RSS
+idle and after W1, each process's idle CPU, the load other processes put on the machine, and the checks
+(ok/failed/wrong output: every PNG's first pixel is compared with the job's colour). ``--json`` keeps everything.
+``--slow N`` adds N jobs of about a second (32 at a time) for the ~1 s overhead ratio.
 """
 
 from __future__ import annotations
@@ -16,14 +22,12 @@ import argparse
 import asyncio
 import json
 import os
-import re
+import shlex
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,181 +36,212 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import websockets  # noqa: E402
+from bench import processes as procs  # noqa: E402
+from bench import workloads as wl  # noqa: E402
 
-from tests.supervisor.harness import RunningDaemon, heavy_workflow, workflow  # noqa: E402
-
-REAL = bool(os.environ.get("COMFYUI_PATH"))
-EXECUTED = re.compile(r"Prompt executed in ([\d.]+) seconds")
+SYSTEMS = ("raw", "worker-sync", "worker-poll", "worker-wait")
 
 
-def slow_workflow(color: int) -> dict[str, Any]:
-    """About a second on a real ComfyUI on CPU (tune with BENCH_SLOW_SIZE); the fake uses its delay knob."""
-    if not REAL:
-        return workflow(color)
-    return heavy_workflow(color, int(os.environ.get("BENCH_SLOW_SIZE", "1536")))
+def make_client(system: str, urls: dict[str, str], session: Any, poll_s: float) -> wl.Client:
+    if system == "raw":
+        return wl.RawComfyUI(urls["comfyui"], session)
+    return wl.Worker(urls["daemon"], session, system.removeprefix("worker-"), poll_s)
 
 
-# --- through the daemon ------------------------------------------------------------------------------------
-
-async def through_daemon(api: str, prompts: list[dict[str, Any]]) -> float:
-    """Submit every prompt at once; seconds until every result has been fetched."""
-    limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as client:
-        started = time.perf_counter()
-        responses = await asyncio.gather(*(client.post("/run", json={"workflow": p}) for p in prompts))
-        ids = [r.raise_for_status().json()["job_id"] for r in responses]
-        for job_id in ids:  # jobs finish about in order: wait for each in turn
-            while True:  # a long poll: answered as soon as the job ends
-                body = (await client.get(f"/status/{job_id}", params={"wait": 60})).raise_for_status().json()
-                if body["status"] == "completed":
-                    assert body["result"]["images"][0]["data"], body
-                    break
-                if body["status"] in ("failed", "cancelled"):
-                    raise RuntimeError(f"job {job_id} {body['status']}: {body.get('error')}")
-        return time.perf_counter() - started
+async def one_run(client: wl.Client, workload: str, sizes: dict[str, int], colours: wl.Colours,
+                  prefix: str) -> dict[str, Any]:
+    if workload == "W1":
+        return await wl.w1(client, colours, sizes["W1"], sizes["conc"], prefix)
+    if workload == "W2":
+        return await wl.w2(client, colours, sizes["W2"], prefix)
+    if workload == "W3":
+        return await wl.w3(client, sizes["W3"], prefix)
+    return await wl.w1(client, colours, sizes["slow"], sizes["conc"], prefix, wl.slow_workflow)
 
 
-# --- straight to ComfyUI -----------------------------------------------------------------------------------
-
-async def direct(comfy: str, prompts: list[dict[str, Any]], output_dir: Path) -> float:
-    """POST every prompt to ComfyUI, follow its websocket, fetch /history and /view of each as it ends.
-
-    Like the executor, it deletes each output file once fetched: SaveImage lists its folder on every save.
-    """
-    client_id = uuid.uuid4().hex
-    ws_url = comfy.replace("http://", "ws://") + f"/ws?clientId={client_id}"
-    async with httpx.AsyncClient(base_url=comfy, timeout=120) as client, \
-            websockets.connect(ws_url, max_size=None) as ws:
-        started = time.perf_counter()
-        pending: set[str] = set()
-        for p in prompts:
-            answer = await client.post("/prompt", json={"prompt": p, "client_id": client_id})
-            pending.add(answer.raise_for_status().json()["prompt_id"])
-        fetches = []
-        while pending:
-            message = await ws.recv()
-            if isinstance(message, bytes):
-                continue
-            event = json.loads(message)
-            data = event.get("data", {})
-            # not execution_success: history may still be empty then (trace 36)
-            done = event["type"] == "executing" and data.get("node") is None
-            if done and data.get("prompt_id") in pending:
-                pending.discard(data["prompt_id"])
-                fetches.append(asyncio.create_task(fetch(client, data["prompt_id"], output_dir)))
-            elif event["type"] == "execution_error":
-                raise RuntimeError(f"prompt failed: {data}")
-        await asyncio.gather(*fetches)
-        return time.perf_counter() - started
-
-
-async def fetch(client: httpx.AsyncClient, prompt_id: str, output_dir: Path) -> None:
-    history = (await client.get(f"/history/{prompt_id}")).raise_for_status().json()[prompt_id]
-    for output in history["outputs"].values():
-        for image in output.get("images", []):
-            params = {k: image[k] for k in ("filename", "subfolder", "type")}
-            (await client.get("/view", params=params)).raise_for_status()
-            if image["type"] == "output":
-                (output_dir / image["subfolder"] / image["filename"]).unlink(missing_ok=True)
-
-
-# --- the run -----------------------------------------------------------------------------------------------
-
-def output_dir(daemon: RunningDaemon) -> Path:
-    return daemon.tmp / "data" / "comfyui-0" / "output"
-
-
-def clear_outputs(daemon: RunningDaemon) -> None:
-    folder = output_dir(daemon)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
-
-
-def set_fake_delay(comfy: str, ms: int) -> None:
-    if not REAL:
-        httpx.post(f"{comfy}/_fake/config", json={"delay_ms": ms}).raise_for_status()
-
-
-def comfyui_busy_s(daemon: RunningDaemon, since: int) -> float:
-    """Seconds ComfyUI spent executing prompts, from its "Prompt executed in X seconds" lines since line `since`."""
-    total = 0.0
-    for raw in daemon.lines[since:]:
+async def measure(args: argparse.Namespace, comfy: procs.Started, daemon: procs.Started | None,
+                  folders: list[Path], results: dict[str, Any]) -> None:
+    urls = {"comfyui": comfy.url, "daemon": daemon.url if daemon else ""}
+    sizes = {"W1": args.w1, "conc": args.conc, "W2": args.w2, "W3": args.w3, "slow": args.slow}
+    workloads = [w for w in ("W1", "W2", "W3") if sizes[w]] + (["slow"] if args.slow else [])
+    colours = wl.Colours()
+    async with wl.session() as session:
+        clients = {s: make_client(s, urls, session, args.poll_s) for s in args.systems}
+        for system, client in clients.items():
+            await client.start()
+            results[system] = {"warmup_errors": await wl.warm_up(client, colours, f"{wl.PREFIX}warm"), "runs": {}}
         try:
-            line = json.loads(raw).get("line", "")
-        except ValueError:
-            continue
-        if match := EXECUTED.search(line):
-            total += float(match.group(1))
-    return total
+            for rep in range(args.reps):
+                for workload in workloads:
+                    for system, client in clients.items():
+                        results[system]["runs"].setdefault(workload, []).append(
+                            await rep_of(args, system, client, workload, sizes, colours, comfy, daemon, folders))
+                        show(system, workload, rep, results[system]["runs"][workload][-1])
+        finally:
+            for client in clients.values():
+                await client.stop()
 
 
-def measure(daemon: RunningDaemon, run: Any) -> tuple[float, float]:
-    """(makespan, ComfyUI's own execution time) of one run."""
-    since = len(daemon.lines)
-    makespan = asyncio.run(run)
-    time.sleep(0.3)  # let ComfyUI's last "Prompt executed" line through the supervisor
-    clear_outputs(daemon)
-    return makespan, comfyui_busy_s(daemon, since)
+async def rep_of(args: argparse.Namespace, system: str, client: wl.Client, workload: str, sizes: dict[str, int],
+                 colours: wl.Colours, comfy: procs.Started, daemon: procs.Started | None,
+                 folders: list[Path]) -> dict[str, Any]:
+    procs.clean(folders)
+    daemon_pid = daemon.pid if daemon else None
+    quiet = None
+    if args.quiet_max_wait > 0:
+        quiet = await asyncio.to_thread(procs.wait_quiet, comfy.pid, daemon_pid, args.quiet_cores,
+                                        args.quiet_max_wait)
+    with procs.CpuWindow(comfy.pid, daemon_pid) as window:
+        out = await one_run(client, workload, sizes, colours, f"{wl.PREFIX}{workload.lower()}")
+    out |= window.result | {"foreign_cores_before": quiet, "client_stats": dict(client.stats)}
+    if workload == "W1" and daemon and system != "raw":
+        await asyncio.sleep(1.0)  # as peerbench: RSS a second after the last result
+        out["daemon_rss_kb"] = sum(procs.rss_kb(p) for p in procs.tree(daemon.pid, comfy.pid))
+    return out
 
 
-def compare(daemon: RunningDaemon, comfy: str, label: str, make: Any, n: int, base: int,
-            rounds: int) -> dict[str, Any]:
-    """Alternate daemon and direct runs `rounds` times; medians of makespans and of ComfyUI's busy time."""
-    asyncio.run(through_daemon(daemon.url, [make(base + 100_000 + i) for i in range(3)]))  # warm-up
-    runs: dict[str, list[tuple[float, float]]] = {"daemon": [], "direct": []}
-    for r in range(rounds):
-        seeds = [base + r * 1_000 + i for i in range(n)]
-        runs["daemon"].append(measure(daemon, through_daemon(daemon.url, [make(c) for c in seeds])))
-        runs["direct"].append(measure(daemon, direct(comfy, [make(c + 500) for c in seeds], output_dir(daemon))))
-    (via_daemon, busy_daemon), (limit, busy_direct) = (
-        (statistics.median(m for m, _ in runs[k]), statistics.median(b for _, b in runs[k])) for k in runs)
-    ratio = via_daemon / limit
-    # ComfyUI's own execution time varies by a few % run to run on a CPU; the overhead beyond it is ours
-    over_busy = {k: statistics.median(m / b for m, b in v) if all(b for _, b in v) else None
-                 for k, v in runs.items()}
-    print(f"{label:>12}: {n} jobs x {rounds} rounds  daemon {via_daemon:7.3f} s ({via_daemon / n * 1000:6.1f} ms/job)"
-          f"   direct {limit:7.3f} s ({limit / n * 1000:6.1f} ms/job)   ratio {ratio:.3f}", flush=True)
-    if over_busy["daemon"] and over_busy["direct"] and busy_direct > limit / 2:  # not for 10 ms prompts
-        print(f"{'':>12}  makespan / ComfyUI busy time: daemon {over_busy['daemon']:.3f}, "
-              f"direct {over_busy['direct']:.3f}, ratio {over_busy['daemon'] / over_busy['direct']:.3f}", flush=True)
-    return {"label": label, "jobs": n, "rounds": rounds, "daemon_s": via_daemon, "direct_s": limit, "ratio": ratio,
-            "comfyui_busy_s": {"daemon": busy_daemon, "direct": busy_direct}, "makespan_over_busy": over_busy}
+def show(system: str, workload: str, rep: int, r: dict[str, Any]) -> None:
+    figure = f"makespan {r['makespan_s']:.3f} s" if "makespan_s" in r else \
+        f"median {r.get('median_ms', float('nan')):.1f} ms p90 {r.get('p90_ms', float('nan')):.1f} ms"
+    print(f"  rep {rep + 1} {workload:<4} {system:<12} {figure}  ok {r['ok']}/{r['n']} wrong {r['wrong']}"
+          f"  cpu: comfyui {r['comfy_cpu_s']:.2f} s, daemon {r['daemon_cpu_s']:.2f} s, client "
+          f"{r['client_cpu_s']:.2f} s, others {r['foreign_cores']:.2f} cores"
+          + (f"  errors {r['error_samples']}" if r["errors"] else ""), flush=True)
+
+
+def idle_figures(daemon: procs.Started, comfy_pid: int, seconds: float = 5.0) -> dict[str, Any]:
+    """The daemon's RSS (its tree, ComfyUI excluded) and each process's CPU while no job runs."""
+    pids = procs.tree(daemon.pid, comfy_pid)
+    before = {p: procs.cpu_s(p) for p in pids}
+    rss = []
+    for _ in range(3):
+        rss.append(sum(procs.rss_kb(p) for p in pids))
+        time.sleep(seconds / 3)
+    cpu = {f"{procs.name(p)} ({p})": (procs.cpu_s(p) - before[p]) / seconds * 100 for p in pids}
+    return {"rss_kb": int(statistics.median(rss)), "cpu_percent": cpu, "pids": pids}
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+def med(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def figures(system: str, result: dict[str, Any], sizes: dict[str, int]) -> dict[str, float | None]:
+    runs = result["runs"]
+    w1 = runs.get("W1", [])
+    out = {"W1 makespan s": med(w1, "makespan_s"), "W2 median ms": med(runs.get("W2", []), "median_ms"),
+           "W2 p90 ms": med(runs.get("W2", []), "p90_ms"), "W3 median ms": med(runs.get("W3", []), "median_ms"),
+           "slow makespan s": med(runs.get("slow", []), "makespan_s")}
+    jobs = sizes["W1"] or 1
+    ours = system != "raw"  # during raw's runs the daemon only idles
+    out["own CPU/W1 job ms"] = med([{"v": r["daemon_cpu_s"] / jobs * 1000} for r in w1], "v") if ours else None
+    out["ComfyUI CPU/W1 job ms"] = med([{"v": r["comfy_cpu_s"] / jobs * 1000} for r in w1], "v")
+    out["RSS after W1 MB"] = (m / 1024) if (m := med(w1, "daemon_rss_kb")) else None
+    return out
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def table(results: dict[str, Any], sizes: dict[str, int], idle: dict[str, Any] | None) -> str:
+    figs = {s: figures(s, r, sizes) for s, r in results.items()}
+    cols = [c for c in next(iter(figs.values())) if any(f[c] is not None for f in figs.values())]
+    lines = ["| system | " + " | ".join(cols) + " | checks ok/failed/wrong | others' load (cores, max) |",
+             "|---|" + "---|" * (len(cols) + 2)]
+    for system, f in figs.items():
+        runs = [r for rs in results[system]["runs"].values() for r in rs]
+        checks = f"{sum(r['ok'] for r in runs)}/{sum(r['errors'] for r in runs)}/{sum(r['wrong'] for r in runs)}"
+        load = max((r["foreign_cores"] for r in runs), default=0.0)
+        lines.append(f"| {system} | " + " | ".join(fmt(f[c], 3 if c.endswith(" s") else 1) for c in cols)
+                     + f" | {checks} | {load:.2f} |")
+    ratio_cols = [c for c in cols if c.startswith(("W", "slow"))]
+    base = figs.get("raw")
+    if base:
+        lines += ["", "Ratios to raw (the same run):", "",
+                  "| system | " + " | ".join(ratio_cols) + " |", "|---|" + "---|" * len(ratio_cols)]
+        for system, f in figs.items():
+            cells = [fmt(v / b, 2) + "x" if (v := f[c]) and (b := base[c]) else "—" for c in ratio_cols]
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    if idle:
+        per = ", ".join(f"{k} {v:.1f} %" for k, v in idle["cpu_percent"].items())
+        lines += ["", f"Daemon idle: RSS {idle['rss_kb'] / 1024:.1f} MB; CPU of a core: {per}"]
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------------------------
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(SYSTEMS)}")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--w1", type=int, default=200, help="W1 jobs (0: skip)")
+    p.add_argument("--conc", type=int, default=32, help="W1 client tasks")
+    p.add_argument("--w2", type=int, default=50, help="W2 jobs (0: skip)")
+    p.add_argument("--w3", type=int, default=30, help="W3 jobs (0: skip)")
+    p.add_argument("--slow", type=int, default=0, help="jobs of about 1 s, 32 at a time (0: skip)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 1 rep, W1 40, W2 10, W3 5, no quiet wait")
+    p.add_argument("--poll-s", type=float, default=0.01, help="worker-poll's interval")
+    p.add_argument("--quiet-cores", type=float, default=0.3, help="before each run, wait until others use less")
+    p.add_argument("--quiet-max-wait", type=float, default=20.0, help="...but at most this many seconds")
+    p.add_argument("--idle-s", type=float, default=5.0, help="seconds over which the idle daemon is measured")
+    p.add_argument("--json", type=Path, help="write every figure here")
+    p.add_argument("--keep-tmp", action="store_true", help="keep ComfyUI's folders, the logs and the store")
+    args = p.parse_args()
+    args.systems = [s for s in args.systems.split(",") if s]
+    if unknown := set(args.systems) - set(SYSTEMS):
+        p.error(f"unknown systems {sorted(unknown)}; known: {', '.join(SYSTEMS)}")
+    if args.quick:
+        args.reps, args.w1, args.w2, args.w3, args.quiet_max_wait = 1, 40, 10, 5, 0.0
+    return args
+
+
+def worker_command() -> list[str]:
+    if command := os.environ.get("WORKER_CMD"):
+        return shlex.split(command)
+    venv = ROOT / ".venv" / "bin" / "comfyui-worker"
+    return [str(venv)] if venv.exists() else [sys.executable, "-m", "supervisor"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=200)
-    parser.add_argument("--slow-jobs", type=int, default=30, help="jobs of ~1 s (0: skip)")
-    parser.add_argument("--slow-ms", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating daemon/direct rounds (medians)")
-    args = parser.parse_args()
-    env = {"COMFY_LOG_LEVEL": "INFO", "COMFYUI_PROBE_INTERVAL_S": "2", "COMFYUI_HANG_TIMEOUT_S": "60",
-           "COMFYUI_STARTUP_TIMEOUT_S": "600", "HEARTBEAT_INTERVAL_S": "2", "RECOVERY_INTERVAL_S": "5",
-           "HEARTBEAT_STALE_S": "30", "POLL_INTERVAL_S": "0.05"}
-    if REAL:
-        env |= {"COMFYUI_PATH": os.environ["COMFYUI_PATH"],
-                "COMFYUI_PYTHON": os.environ.get("COMFYUI_PYTHON", sys.executable),
-                "COMFYUI_ARGS": os.environ.get("COMFYUI_ARGS", "--cpu")}
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        daemon = RunningDaemon(Path(tmp), **env).start()
-        try:
-            daemon.wait_ready(timeout=600)
-            comfy = f"http://127.0.0.1:{daemon.comfyui_port}"
-            which = f"real, {os.environ['COMFYUI_PATH']}" if REAL else "fake (tests/fake_comfyui)"
-            print(f"ComfyUI: {which}", flush=True)
-            results = [compare(daemon, comfy, "trivial", workflow, args.jobs, 1, args.rounds)]
-            if args.slow_jobs:
-                set_fake_delay(comfy, args.slow_ms)
-                results.append(compare(daemon, comfy, f"~{args.slow_ms} ms",
-                                       slow_workflow, args.slow_jobs, 500_000, args.rounds))
-            print(json.dumps({"comfyui": "real" if REAL else "fake", "results": results}))
-        finally:
-            daemon.signal(signal.SIGTERM)
-            daemon.wait_exit(120)
-            daemon.close()
-    return 0
+    args = parse()
+    if not os.environ.get("COMFYUI_PATH"):
+        sys.exit("COMFYUI_PATH must name a ComfyUI folder (and COMFYUI_PYTHON the python that runs it)")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    started: list[procs.Started] = []
+    results: dict[str, Any] = {}
+    idle = None
+    try:
+        comfy, folders = procs.start_comfyui(os.environ["COMFYUI_PATH"], os.environ.get("COMFYUI_PYTHON", "python3"),
+                                             shlex.split(os.environ.get("COMFYUI_ARGS", "")), tmp)
+        started.append(comfy)
+        print(f"ComfyUI {comfy.url} ready in {comfy.wait_ready('/system_stats', 600):.1f} s", flush=True)
+        daemon = None
+        if any(s != "raw" for s in args.systems):
+            daemon = procs.start_daemon(worker_command(), comfy.url, tmp)
+            started.append(daemon)
+            print(f"daemon {daemon.url} ready in {daemon.wait_ready('/health', 120):.1f} s", flush=True)
+            time.sleep(min(3.0, args.idle_s))
+            idle = idle_figures(daemon, comfy.pid, args.idle_s)
+        asyncio.run(measure(args, comfy, daemon, [folders["output"], folders["input"]], results))
+    finally:
+        for process in reversed(started):
+            process.stop()
+        if args.keep_tmp:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    sizes = {"W1": args.w1, "W2": args.w2, "W3": args.w3, "slow": args.slow, "conc": args.conc}
+    print(f"\n{args.reps} rep(s); W1 {args.w1} jobs x {args.conc} clients, W2 {args.w2}, W3 {args.w3}"
+          + (f", slow {args.slow}" if args.slow else "") + "; medians over the reps\n")
+    print(table(results, sizes, idle))
+    if args.json:
+        args.json.write_text(json.dumps({"sizes": sizes, "reps": args.reps, "comfyui_pid": started[0].pid,
+                                         "idle": idle, "results": results}, indent=1))
+    return 0 if all(r["ok"] == r["n"] and not r["wrong"] for res in results.values()
+                    for rs in res["runs"].values() for r in rs) else 1
 
 
 if __name__ == "__main__":

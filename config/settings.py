@@ -88,7 +88,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_interval_s: Annotated[PosFloat, _d("seconds between heartbeats of a running job")] = 2.0
     heartbeat_stale_s: Annotated[PosFloat, _d("a running job without heartbeat this long is recovered")] = 30.0
     progress_throttle_s: Annotated[NonNegFloat, _d("minimum seconds between progress writes of a job")] = 0.5
-    poll_interval_s: Annotated[PosFloat, _d("seconds between store polls of an idle process")] = 0.05
+    poll_interval_s: Annotated[PosFloat, _d("safety-net poll: seconds between store checks of a waiting process "
+                                            "when no wake-up came (the only way without STORE_WAKEUP)")] = 0.5
+    store_wakeup: Annotated[bool, _d("wake waiting processes on every store commit (Linux inotify); false: "
+                                     "they poll every POLL_INTERVAL_S")] = True
     include_temp_outputs: Annotated[bool, _d("also return temp outputs (PreviewImage)")] = False
     shutdown_grace_s: Annotated[NonNegFloat, _d("on SIGTERM, how long running jobs may finish before requeue")] = 30.0
 

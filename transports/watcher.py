@@ -1,13 +1,14 @@
 """One watcher per process for every request waiting on a job (``/status?wait=``, ``/runsync``, RunPod).
 
-A single task checks ``PRAGMA data_version`` (it changes when another connection commits) every
-``poll_interval_s``; after a change it reads every waited job in one query, without the request column, and
-wakes the waiters whose job ended (or vanished). A waiter reads its job once when it starts and never decodes
-the workflow. The task runs only while someone waits, so an idle process does not poll.
+A single task checks ``PRAGMA data_version`` (it changes when another connection commits) whenever the store's
+wake-up (``store.wakeup``: a commit by any process) fires, and every ``poll_interval_s`` in case one was lost;
+after a change it reads every waited job in one query, without the request column, and wakes the waiters
+whose job ended (or vanished). A waiter reads its job once when it starts and never decodes the workflow. The
+task runs only while someone waits, so an idle process does not poll.
 
 ``notify()`` makes the watcher look at once: the service calls it after its own writes (commits on this
-process's connection do not change ``data_version``), and a wake-up signal from the executor (a datagram, a
-pipe) can call it too. Nothing depends on it: without it a change is seen within ``poll_interval_s``.
+process's connection do not change ``data_version``). Nothing depends on a wake-up: without one a change is
+seen within ``poll_interval_s``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from config.logging import get_logger
 from store import JobInfo, JobNotFound, Store
+from store.wakeup import StoreWakeup, open_wakeup
 
 
 class JobWatcher:
     """Owns no resource: the store it is given belongs to the event loop's thread."""
 
-    def __init__(self, store: Store, *, poll_interval_s: float = 0.05) -> None:
+    def __init__(self, store: Store, *, poll_interval_s: float = 0.5, wakeup: bool = True) -> None:
         self.store = store
-        self.poll_interval_s = poll_interval_s
+        self.poll_interval_s = poll_interval_s  # the safety net: a check at least this often while someone waits
+        self.wakeup_enabled = wakeup
+        self.wakeup: StoreWakeup | None = None  # opened for the loop of the first wait, kept until close()
+        self._wakeup_loop: asyncio.AbstractEventLoop | None = None
         self.reads = 0  # batch reads of waited jobs so far (one per change seen)
         self._waiters: dict[str, set[asyncio.Future[JobInfo]]] = {}
         self._latest: dict[str, JobInfo] = {}  # the freshest read of each waited job
@@ -63,9 +69,24 @@ class JobWatcher:
         self._waiters.setdefault(job_id, set()).add(future)
         self._latest[job_id] = info
         if self._task is None or self._task.done():
+            self._open_wakeup()
             self._version, self._poked = version, False
             self._wake = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="job-watcher")
+
+    def _open_wakeup(self) -> None:
+        """Once per loop (a test may run several loops one after another in one process)."""
+        loop = asyncio.get_running_loop()
+        if self._wakeup_loop is loop:
+            return
+        if self.wakeup is not None:
+            self.wakeup.close()
+        self._wakeup_loop = loop
+        self.wakeup = open_wakeup(self.store.path, self._on_commit, enabled=self.wakeup_enabled, log=get_logger())
+
+    def _on_commit(self) -> None:
+        if self._wake is not None and self._waiters:
+            self._wake.set()
 
     def _unregister(self, job_id: str, future: asyncio.Future[JobInfo]) -> None:
         futures = self._waiters.get(job_id)
@@ -126,6 +147,9 @@ class JobWatcher:
 
     async def close(self) -> None:
         """Stop the task (the process is shutting down); waiters still waiting time out as usual."""
+        if self.wakeup is not None:
+            self.wakeup.close()
+            self.wakeup, self._wakeup_loop = None, None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

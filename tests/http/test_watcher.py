@@ -112,6 +112,29 @@ async def test_a_cancel_through_the_service_wakes_its_waiters_at_once(store: Sto
     await service.close()
 
 
+async def test_a_commit_by_another_connection_wakes_its_waiters_without_polling(store: Store, other: Store) -> None:
+    service = JobService(store, poll_interval_s=60)  # only the store's wake-up can wake them in time
+    job_id = other.create_job(WORKFLOW).id
+    other.claim(WORKER)
+    waiter = asyncio.create_task(service.wait(job_id, 30))
+    await _until(lambda: service.watcher.waiting == 1)
+    other.fail(job_id, WORKER, {"type": "execution", "message": "x"})
+    assert (await asyncio.wait_for(waiter, 5)).status is JobStatus.FAILED
+    await service.close()
+
+
+async def test_without_the_wakeup_polling_still_ends_the_wait(store: Store, other: Store) -> None:
+    service = JobService(store, poll_interval_s=0.05, store_wakeup=False)
+    job_id = other.create_job(WORKFLOW).id
+    other.claim(WORKER)
+    waiter = asyncio.create_task(service.wait(job_id, 30))
+    await _until(lambda: service.watcher.waiting == 1)
+    assert service.watcher.wakeup is None
+    other.fail(job_id, WORKER, {"type": "execution", "message": "x"})
+    assert (await asyncio.wait_for(waiter, 5)).status is JobStatus.FAILED
+    await service.close()
+
+
 def test_long_poll_and_runsync_never_read_the_workflow(client: TestClient[Litestar], store: Store) -> None:
     job_id = submit(client, workflow=BIG_WORKFLOW)
     log = SqlLog(client.app.state.service.store)

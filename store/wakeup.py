@@ -13,9 +13,12 @@ keep clean after a crash, and no path length limit. What it watches:
 - ``IN_CREATE`` / ``IN_MOVED_TO`` of either name in the folder: the WAL is deleted when the last connection
   closes and made anew by the next, and a restore may rename a file into place: its watch is added again.
 
-A write's event can arrive before its commit shows: SQLite writes a commit's frames, then publishes them in
-the ``-shm`` index, which makes no event. So after each burst of events comes one more call, ``SETTLE_S``
-after its last event. Each process opens one (``open_wakeup``) for the one loop that waits in it.
+A commit makes a few events (one per write of a frame), and a busy store many: ``on_change`` is called at
+most once per ``GAP_S`` (the first event at once, later ones at the end of the gap), so a waiter looks once per
+commit or less, not once per write. A write's event can also arrive before its commit shows: SQLite writes
+a commit's frames, then publishes them in the ``-shm`` index, which makes no event. So after each burst of
+events comes one more call, ``SETTLE_S`` after its last event. Each process opens one (``open_wakeup``) for
+the one loop that waits in it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ IN_CLOEXEC = 0o2000000
 FILE_EVENTS = IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF
 FOLDER_EVENTS = IN_CREATE | IN_MOVED_TO
 EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name, len bytes)
+GAP_S = 0.001  # at most one call per millisecond however many writes
 SETTLE_S = 0.005  # the extra call after a burst: the commit whose frames made it is published by then
 
 
@@ -98,6 +102,8 @@ class StoreWakeup:
         self._close_fd = weakref.finalize(self, os.close, self._fd)  # even if close() is never called
         self._watches: dict[int, str] = {}  # watch descriptor -> file name
         self._settle: asyncio.TimerHandle | None = None
+        self._due: asyncio.TimerHandle | None = None  # a call held back to the end of the gap
+        self._called_at = -GAP_S
         try:
             self._folder_wd = self._inotify.add(self._fd, self.folder, FOLDER_EVENTS)
             if self._folder_wd is None:
@@ -163,12 +169,26 @@ class StoreWakeup:
         self.wakeups += 1
         if self._settle is not None:
             self._settle.cancel()
-        self._settle = self.loop.call_later(SETTLE_S, self.on_change)
+        self._settle = self.loop.call_later(SETTLE_S, self._call)
+        if self._due is not None:
+            return
+        wait = self._called_at + GAP_S - self.loop.time()
+        if wait > 0:
+            self._due = self.loop.call_later(wait, self._call)
+        else:
+            self._call()
+
+    def _call(self) -> None:
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        self._called_at = self.loop.time()
         self.on_change()
 
     def close(self) -> None:
-        if self._settle is not None:
-            self._settle.cancel()
+        for handle in (self._settle, self._due):
+            if handle is not None:
+                handle.cancel()
         if self._close_fd.alive and not self.loop.is_closed():
             self.loop.remove_reader(self._fd)
         self._close_fd()

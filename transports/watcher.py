@@ -85,8 +85,9 @@ class JobWatcher:
         self.wakeup = open_wakeup(self.store.path, self._on_commit, enabled=self.wakeup_enabled, log=get_logger())
 
     def _on_commit(self) -> None:
-        if self._wake is not None and self._waiters:
-            self._wake.set()
+        """A commit somewhere: look now, in the wake-up's callback (no task switch per commit)."""
+        if self._waiters and self._task is not None and not self._task.done():
+            self._check()
 
     def _unregister(self, job_id: str, future: asyncio.Future[JobInfo]) -> None:
         futures = self._waiters.get(job_id)

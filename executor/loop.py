@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import apsw
 
+from config import lean
 from config.logging import get_logger
 from config.settings import Settings
 from executor import node_catalog
@@ -115,6 +116,7 @@ class Executor:
         await self._probe_until_ready()
         await self._discard_orphans()
         await self._read_catalog()
+        lean.trim()  # start-up garbage (modules compiled, /object_info parsed) given back before the first job
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
                             asyncio.create_task(self._heartbeat_loop(), name="heartbeat")]

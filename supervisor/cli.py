@@ -7,6 +7,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from config import lean
 from config.settings import Settings, SettingsError, load
 
 # command -> (module with `add_arguments(parser)` and `main(settings, args) -> int`, one-line help)
@@ -43,9 +44,13 @@ def _parser(selected: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    selected = next((arg for arg in argv if not arg.startswith("-")), None)
+    selected = _command(argv)
     args = _parser(selected).parse_args(argv)
     try:
         settings: Settings = load()
@@ -57,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
+    lean.hide(_command(sys.argv[1:]) or "")  # this process is that command: it never imports their extras
     sys.exit(main())
 
 

@@ -11,10 +11,8 @@ import os
 import shlex
 import sys
 
-import httpx
-
 from config.settings import Settings
-from supervisor import ports, secrets
+from supervisor import http_probe, ports, secrets
 from supervisor.process import ProcessSpec
 
 
@@ -73,13 +71,9 @@ def port_problem(settings: Settings) -> str | None:
     return None
 
 
-async def probe(client: httpx.AsyncClient, url: str, timeout_s: float) -> bool:
+async def probe(url: str, timeout_s: float) -> bool:
     """True when ComfyUI answers ``GET /system_stats`` with 200."""
-    try:
-        response = await client.get(f"{url}/system_stats", timeout=timeout_s)
-    except (httpx.HTTPError, OSError):
-        return False
-    return response.status_code == 200
+    return await http_probe.get_status(url, "/system_stats", timeout_s) == 200
 
 
 class Probe(enum.Enum):
@@ -88,7 +82,7 @@ class Probe(enum.Enum):
     STRANGER = "stranger"  # the port is served by a process that is not our child: nothing is sent to it
 
 
-async def probe_child(client: httpx.AsyncClient, url: str, port: int | None, child: int | None,
+async def probe_child(url: str, port: int | None, child: int | None,
                       timeout_s: float) -> tuple[Probe, ports.Owner | None]:
     """Probe a ComfyUI, first making sure the server on its port is ``child`` (or its descendant).
 
@@ -101,4 +95,4 @@ async def probe_child(client: httpx.AsyncClient, url: str, port: int | None, chi
             return Probe.NOT_READY, owner
         if owner is ports.Owner.STRANGER:
             return Probe.STRANGER, owner
-    return (Probe.READY if await probe(client, url, timeout_s) else Probe.NOT_READY), owner
+    return (Probe.READY if await probe(url, timeout_s) else Probe.NOT_READY), owner

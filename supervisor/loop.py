@@ -8,8 +8,6 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from supervisor import ports
 from supervisor.comfyui import Probe, probe_child
 from supervisor.daemon import EXIT_FATAL, Daemon, Instance
@@ -66,7 +64,7 @@ class Loop:
                     self.first_signal_at = now
                 self.daemon.begin_shutdown(f"signal_{signal.Signals(sig).name}")
 
-    def _schedule_probes(self, client: httpx.AsyncClient) -> None:
+    def _schedule_probes(self) -> None:
         now = self.clock()
         for inst in self.daemon.instances:
             proc = inst.comfyui
@@ -77,13 +75,13 @@ class Loop:
             interval = self.probe_interval_s if proc.state is S.RUNNING else min(self.probe_interval_s,
                                                                                   STARTUP_PROBE_S)
             self.next_probe[proc.name] = now + interval
-            self.probing[proc.name] = asyncio.create_task(self._probe(client, inst, proc.generation))
+            self.probing[proc.name] = asyncio.create_task(self._probe(inst, proc.generation))
 
-    async def _probe(self, client: httpx.AsyncClient, inst: Instance, generation: int) -> None:
+    async def _probe(self, inst: Instance, generation: int) -> None:
         """Readiness of a ComfyUI; for a spawned one, only once the server on its port is our child's."""
         proc = inst.comfyui
         try:
-            verdict, owner = await probe_child(client, inst.url, proc.spec.port, proc.pid, self.probe_timeout_s)
+            verdict, owner = await probe_child(inst.url, proc.spec.port, proc.pid, self.probe_timeout_s)
             if verdict is Probe.STRANGER and proc.spec.port is not None:
                 holder = await asyncio.to_thread(ports.holder, proc.spec.port)
                 self.daemon.comfyui_not_ours(inst, generation, holder)
@@ -96,14 +94,14 @@ class Loop:
             self.probing.pop(inst.comfyui.name, None)
             self.wake.set()
 
-    async def _supervise(self, client: httpx.AsyncClient) -> None:
+    async def _supervise(self) -> None:
         self.daemon.start()
         while not self.daemon.done:
             self._act_on_signals()
             self.daemon.step()
             if self.daemon.done:
                 break
-            self._schedule_probes(client)
+            self._schedule_probes()
             if self.maintenance and self.daemon.accepting():
                 self.maintenance.poll()
             self.wake.clear()
@@ -115,10 +113,9 @@ class Loop:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             loop.add_signal_handler(sig, self._record_signal, sig)
         try:
-            async with httpx.AsyncClient() as client:
-                await self._supervise(client)
-                for task in list(self.probing.values()):
-                    task.cancel()
+            await self._supervise()
+            for task in list(self.probing.values()):
+                task.cancel()
         except Exception:  # a bug of ours: take every child down with us rather than leave it unsupervised
             self.log.exception("supervisor_failed")
             for proc in self.daemon.processes:

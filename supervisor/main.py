@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import logging
 import os
 import sys
 import time
 from typing import Any
 
+from config import lean
 from config.logging import configure, get_logger
 from config.settings import Settings
 from store import Store
@@ -100,7 +100,6 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     from supervisor.cli import COMMANDS
 
     configure("supervisor", settings.comfy_log_level)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness probe
     log = get_logger()
     why = problem(settings, dict(COMMANDS))
     if why:
@@ -125,6 +124,7 @@ async def _run(settings: Settings, store: Store, log: object) -> int:
     loop = Loop(daemon, relay=relay, maintenance=maintenance, clock=time.monotonic,
                 probe_interval_s=settings.comfyui_probe_interval_s,
                 hang_timeout_s=settings.comfyui_hang_timeout_s, log=log)
+    lean.trim()  # start-up garbage given back
     try:
         return await loop.run()
     finally:

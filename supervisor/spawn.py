@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 import signal
@@ -21,11 +20,10 @@ PR_SET_PDEATHSIG = 1
 def _load_prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
+    try:  # the symbols already loaded in this process, libc's among them (ctypes.util would cost shutil & co)
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
         return None
-    return libc.prctl
 
 
 _prctl = _load_prctl()  # resolved in the parent: the child only calls it

@@ -1,5 +1,9 @@
 """Access log as an ASGI wrapper around the whole app (so 404s of unknown paths are logged too): one
-``http_request`` line per request with method, path, status and duration_ms — never bodies or headers."""
+``http_request`` line per request with method, path, status and duration_ms — never bodies or headers.
+
+Requests that change something (POST, DELETE...) and every answer >= 400 are logged at INFO; successful reads
+(GET /status polls, /health probes: most requests, and the cost of a line each in this process and in the
+supervisor's relay) at DEBUG, so they show with COMFY_LOG_LEVEL=DEBUG only."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.logging import get_logger
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AccessLog:
@@ -36,5 +42,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.log.info("http_request", method=scope["method"], path=scope["path"], status=status,
-                          duration_ms=round((time.perf_counter() - start) * 1000, 3))
+            method = scope["method"]
+            write = self.log.debug if method in READS and status < 400 else self.log.info
+            write("http_request", method=method, path=scope["path"], status=status,
+                  duration_ms=round((time.perf_counter() - start) * 1000, 3))

@@ -19,12 +19,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from config import lean
 from config.logging import get_logger
 from config.settings import Settings
 from store import Store
 from store.policy import NodeLists
 from transports.exposure import open_api_warnings
-from transports.http.auth import api_key_guard, sees_details
+from transports.http.auth import api_key_guard, on_the_loop, sees_details
 from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
@@ -82,7 +83,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        open_store=lambda: Store.from_settings(settings, migrate_schema=False))
         services.append(app.state.service)
         if freeze_gc:
-            gc.collect()
+            lean.trim()  # collects, and gives start-up garbage back to the system
             gc.freeze()
         get_logger().info("http_store_opened", database_path=settings.sqlite_db_path)
         try:
@@ -107,7 +108,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             "details": Provide(provide_details, sync_to_thread=False),
             "warnings": Provide(lambda: warnings, sync_to_thread=False, use_cache=True),
         },
-        guards=[origin_guard(origins), *([key_guard] if key_guard else []), json_guard],
+        guards=[on_the_loop(origin_guard(origins), *([key_guard] if key_guard else []), json_guard)],
         cors_config=cors_config(origins),
         exception_handlers={Exception: error_response},
         request_max_body_size=int(settings.max_request_mb * _MB),

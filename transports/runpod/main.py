@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from config import lean
 from config.logging import configure, get_logger
 from config.settings import Settings
 
@@ -22,8 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(settings: Settings, args: argparse.Namespace) -> int:
     configure("runpod", settings.comfy_log_level)
     log = get_logger()
-    import runpod  # ~1.5 s: only this process pays it
-
     from store import Store
     from store.policy import NodeLists
     from store.s3 import make_uploader
@@ -33,6 +32,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     from transports.runpod.size import OutputLimit
     from transports.service import JobService
 
+    runpod = sdk.import_runpod()  # ~1 s: only this process pays it
     sdk.adopt_logs(log)
     store = Store.from_settings(settings)
     service = JobService(store, max_images=settings.max_images, max_attempts=settings.job_max_attempts,
@@ -55,6 +55,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
              host=settings.api_host if settings.serve_api_locally else None,
              port=settings.api_port if settings.serve_api_locally else None, sdk_version=runpod.__version__,
              database_path=settings.sqlite_db_path)
+    lean.trim()  # start-up garbage given back before the first job
     try:
         runpod.serverless.start(sdk.config(handler, settings))
     finally:

@@ -6,8 +6,11 @@ module level.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +21,27 @@ _SDK_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERR
 _OUR_LEVEL = {"TRACE": "debug", "DEBUG": "debug", "INFO": "info", "TIP": "info", "WARN": "warning",
               "ERROR": "error"}
 _MAX_MESSAGE = 4096  # as the SDK cuts its own (its debug lines hold whole results)
+
+
+def import_runpod() -> Any:
+    """``import runpod``, without the SSH tools of its command line (paramiko, cryptography, invoke: ~15 MB).
+
+    The package's ``__init__`` needs only ``runpod.cli.groups.config.functions`` (credentials) from its CLI,
+    but ``runpod/cli/__init__.py`` imports the CLI's ssh group. ``runpod.cli`` is registered as a package whose
+    ``__init__`` is not run, so only the config group loads. With another layout, runpod is imported as is."""
+    if "runpod" not in sys.modules and "runpod.cli" not in sys.modules:
+        spec = importlib.util.find_spec("runpod")  # a top-level spec: nothing is run
+        folders = list(spec.submodule_search_locations or []) if spec else []
+        init = os.path.join(folders[0], "cli", "__init__.py") if folders else ""
+        if os.path.isfile(init):
+            cli = importlib.util.spec_from_file_location("runpod.cli", init,
+                                                         submodule_search_locations=[os.path.dirname(init)])
+            if cli is not None:
+                sys.modules["runpod.cli"] = importlib.util.module_from_spec(cli)
+    with warnings.catch_warnings():  # requests' charset guessing is hidden (config/lean.py): UTF-8 it is
+        warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
+        import runpod
+    return runpod
 
 
 def job_capacity(settings: Settings) -> int:
@@ -80,8 +104,6 @@ def adopt_logs(log: Any) -> None:
         method("runpod_sdk_log", message=redact(str(message))[:_MAX_MESSAGE], runpod_job_id=job_id)
 
     RunPodLogger().log = emit
-    import sys
-
     sys.stdout = _LinesToLog(log, "stdout")
     sys.stderr = _LinesToLog(log, "stderr")
 

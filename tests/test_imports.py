@@ -1,0 +1,137 @@
+"""Each process of the daemon imports only what its role uses (issue 11: memory).
+
+The real ``comfyui-worker run`` runs a job in HTTP mode and in RunPod mode (the SDK's local API); every Python
+process it starts writes, when it exits, the modules it holds (a ``sitecustomize`` put on PYTHONPATH for the test
+registers that at start-up). Those lists are checked against what each role must never load: a framework of
+another role, an optional extra (structlog's rich console, httpx's CLI, Litestar's pydantic plugin), boto3
+without a bucket, an HTTP client in the supervisor.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.runpod.daemon import ServerlessDaemon, Webhook
+from tests.supervisor.harness import RunningDaemon
+
+SITECUSTOMIZE = '''
+import atexit, os, sys, threading
+
+def _dump():
+    with open("/proc/self/cmdline", "rb") as f:
+        argv = [a.decode() for a in f.read().split(b"\\0") if a]
+    names = sorted(name for name, module in list(sys.modules.items()) if module is not None)
+    path = os.path.join(os.environ["TEST_MODULES_DIR"], f"{os.getpid()}.txt")
+    with open(path + ".tmp", "w") as f:
+        f.write(" ".join(argv) + "\\n" + "\\n".join(names))
+    os.replace(path + ".tmp", path)
+
+def _every_100_ms():  # a process a signal ends (the RunPod SDK's uvicorn re-raises SIGTERM) runs no atexit
+    while True:
+        threading.Event().wait(0.1)
+        _dump()
+
+atexit.register(_dump)
+threading.Thread(target=_every_100_ms, daemon=True).start()
+'''
+
+CONSOLE_EXTRAS = {"rich", "pygments", "colorama", "better_exceptions"}
+NO_BUCKET = {"boto3", "botocore", "s3transfer"}
+HTTP_CLIENTS = {"httpx", "httpcore", "h11", "aiohttp", "requests", "urllib3"}
+SERVERS = {"litestar", "uvicorn", "uvloop", "httptools", "starlette", "fastapi", "pydantic", "runpod", "yaml"}
+CLI_EXTRAS = {"click"}
+
+FORBIDDEN: dict[str, set[str]] = {
+    "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | {"anyio", "websockets",
+                                                                                      "executor", "transports"},
+    "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"aiohttp", "requests", "transports",
+                                                                     "attr"},
+    "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",
+                                                         "websockets"},
+    # the SDK's command line: its SSH tools
+    "runpod": CONSOLE_EXTRAS | NO_BUCKET | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
+}
+# a child needs the package `supervisor` only for the command line that started it
+CHILD_SUPERVISOR_MODULES = {"supervisor", "supervisor.cli", "supervisor.__main__"}
+
+
+def role(argv: list[str]) -> str | None:
+    if "supervisor" not in argv[1:3] or len(argv) <= argv.index("supervisor") + 1:
+        return None  # ComfyUI (the fake one)
+    command = argv[argv.index("supervisor") + 1]
+    return {"run": "supervisor"}.get(command, command)
+
+
+def modules_by_role(folder: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for dump in folder.glob("*.txt"):  # the last one written
+        first, *names = dump.read_text().split("\n")
+        if (name := role(first.split(" "))) is not None:
+            found[name] = set(names)
+    return found
+
+
+def offending(role_name: str, modules: set[str]) -> list[str]:
+    bad = sorted(m for m in modules if m.split(".")[0] in FORBIDDEN[role_name])
+    if role_name != "supervisor":
+        bad += sorted(m for m in modules if m.split(".")[0] == "supervisor" and m not in CHILD_SUPERVISOR_MODULES)
+    return bad
+
+
+@pytest.fixture
+def dumps(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    out = tmp_path / "modules"
+    out.mkdir()
+    yield out, {"PYTHONPATH": str(site), "TEST_MODULES_DIR": str(out)}
+
+
+def stop(daemon: RunningDaemon) -> None:
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit(30) == 0, daemon.tail()
+
+
+def test_http_mode_processes_import_only_their_role(tmp_path: Path, dumps: tuple[Path, dict[str, str]]) -> None:
+    out, env = dumps
+    daemon = RunningDaemon(tmp_path, **env).start()
+    try:
+        daemon.wait_ready()
+        response = daemon.client.post(f"{daemon.url}/runsync", json={"workflow": _workflow(1)})
+        assert response.json()["status"] == "completed", response.text
+        assert daemon.client.get(f"{daemon.url}/status/{response.json()['job_id']}").status_code == 200
+        stop(daemon)
+    finally:
+        daemon.close()
+    found = modules_by_role(out)
+    assert set(found) == {"supervisor", "executor", "http"}, sorted(found)
+    assert {name: offending(name, modules) for name, modules in found.items()} == {name: [] for name in found}
+
+
+def test_runpod_mode_processes_import_only_their_role(tmp_path: Path,
+                                                      dumps: tuple[Path, dict[str, str]]) -> None:
+    out, env = dumps
+    webhook = Webhook()
+    daemon = ServerlessDaemon(tmp_path, webhook, **env)
+    try:
+        daemon.start().wait_ready()
+        body = daemon.post("/runsync", {"input": {"workflow": _workflow(2)}}).json()
+        assert body["status"] == "COMPLETED", body
+        stop(daemon)
+    finally:
+        daemon.close()
+        webhook.close()
+    found = modules_by_role(out)
+    assert set(found) == {"supervisor", "executor", "runpod"}, sorted(found)
+    assert {name: offending(name, modules) for name, modules in found.items()} == {name: [] for name in found}
+
+
+def _workflow(color: int) -> dict[str, object]:
+    from tests.supervisor.harness import workflow
+
+    return workflow(color)

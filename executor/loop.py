@@ -97,7 +97,8 @@ class Executor:
     # --- main loop ----------------------------------------------------------------------------------------
 
     async def run(self) -> int:
-        self.wakeup = open_wakeup(self.store.path, self.wake.set, enabled=self.settings.store_wakeup, log=self.log)
+        self.wakeup = open_wakeup(self.store.poker, self.wake.set, enabled=self.settings.store_wakeup,
+                                  log=self.log)
         tasks = [asyncio.create_task(self._wait_ready_then_connect(), name="connect")]
         try:
             await self._claim_loop()

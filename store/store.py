@@ -32,6 +32,7 @@ from store.model import (
 from store.policy import NodeCatalog
 from store.queries import queries
 from store.room import Room, writes
+from store.wakeup import Poker
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -106,6 +107,7 @@ class Store(Room):
         self.reserve = Reserve(path, reserve_bytes, free_space)
         self.full_since: float | None = None  # monotonic time a write of this connection last met a full disk
         self.evicted_before = 0.0  # every finished job completed before this has no stored files left
+        self.poker = Poker(path)  # wakes the processes waiting for a commit (store.wakeup)
         if migrate_schema:
             migrate(self.conn)
 
@@ -118,6 +120,9 @@ class Store(Room):
 
     def close(self) -> None:
         self.conn.close()
+
+    def committed(self) -> None:
+        self.poker.poke()
 
     def _rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
         return self.conn.execute(self.q[name], params).fetchall()
@@ -183,6 +188,10 @@ class Store(Room):
         if not rows:
             raise JobNotFound(f"no job {job_id}")
         return _info(rows[0])
+
+    def job_states(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
+        """The status of each job of these ids that exists, in one read."""
+        return {job_id: JobStatus(status) for job_id, status in self._rows("job_states", ids=_json(list(job_ids)))}
 
     def job_infos(self, job_ids: Iterable[str]) -> dict[str, JobInfo]:
         """The jobs of these ids that exist (without requests), in one read."""

@@ -17,7 +17,7 @@ import pytest
 from tests.runpod.daemon import ServerlessDaemon, Webhook
 from tests.supervisor.harness import workflow
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
 CLIENT_TIMEOUT_S = 20
 
 

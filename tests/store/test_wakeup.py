@@ -1,19 +1,22 @@
-"""The store's wake-up: a commit by another connection (any process) calls back, whatever became of the WAL."""
+"""The store's wake-up: a commit by another connection (any process) calls back; nothing depends on it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from store import Store
-from store.wakeup import StoreWakeup, WakeupUnavailable, open_wakeup
-from tests.http.conftest import WORKFLOW
+from store.wakeup import StoreWakeup, WakeupUnavailable, folder_of, open_wakeup
+from tests.http.conftest import WORKER, WORKFLOW
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,10 +35,15 @@ class Calls:
             await self.event.wait()
         self.event.clear()
 
-    async def quiet(self) -> None:
-        """Let the calls of earlier writes (and their settle call) pass, then forget them."""
-        await asyncio.sleep(0.05)
-        self.event.clear()
+
+class Log:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def warning(self, event: str, **_kw: object) -> None:
+        self.events.append(event)
+
+    info = debug = warning
 
 
 @pytest.fixture
@@ -45,9 +53,17 @@ def db(tmp_path: Path) -> str:
     return path
 
 
-async def test_a_commit_by_another_process_calls_back(db: str) -> None:
+@pytest.fixture
+def waiter(db: str) -> Iterator[Store]:
+    """The waiting side's own connection."""
+    store = Store(db)
+    yield store
+    store.close()
+
+
+async def test_a_commit_by_another_process_calls_back(db: str, waiter: Store) -> None:
     calls = Calls()
-    wakeup = StoreWakeup(db, calls, asyncio.get_running_loop())
+    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
     try:
         code = f"from store import Store; Store({db!r}).create_job({WORKFLOW!r})"
         await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -56,90 +72,118 @@ async def test_a_commit_by_another_process_calls_back(db: str) -> None:
         wakeup.close()
 
 
-async def test_after_a_truncating_checkpoint_a_commit_still_calls_back(db: str) -> None:
+async def test_each_write_that_commits_calls_back_and_a_write_that_changed_nothing_does_not(
+        db: str, waiter: Store) -> None:
     calls = Calls()
-    writer = Store(db)
-    wakeup = StoreWakeup(db, calls, asyncio.get_running_loop())
+    other = Store(db)
+    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
     try:
-        writer.create_job(WORKFLOW)
+        job = other.create_job(WORKFLOW)
         await calls.next()
-        writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert other.claim(WORKER) is not None
+        await calls.next()
+        other.heartbeat(WORKER, [])  # no row changed: nothing to look at
+        assert other.claim(WORKER) is None
+        await asyncio.sleep(0.1)
+        assert not calls.event.is_set()
+        other.fail(job.id, WORKER, {"type": "execution", "message": "x"})
+        await calls.next()
+    finally:
+        wakeup.close()
+        other.close()
+
+
+async def test_the_waiters_own_connection_does_not_wake_it(waiter: Store) -> None:
+    """Its commits do not move its data_version: it looks again itself (the executor, the service's notify)."""
+    calls = Calls()
+    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
+    try:
+        waiter.create_job(WORKFLOW)
+        await asyncio.sleep(0.1)
+        assert calls.count == 0
+    finally:
+        wakeup.close()
+
+
+async def test_after_a_truncating_checkpoint_a_commit_still_calls_back(db: str, waiter: Store) -> None:
+    calls = Calls()
+    other = Store(db)
+    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
+    try:
+        other.create_job(WORKFLOW)
+        await calls.next()
+        other.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert Path(f"{db}-wal").stat().st_size == 0
-        await calls.quiet()
-        writer.create_job(WORKFLOW)
+        other.create_job(WORKFLOW)
         await calls.next()
     finally:
         wakeup.close()
-        writer.close()
+        other.close()
 
 
-async def test_a_wal_deleted_and_made_anew_is_watched_again(db: str) -> None:
-    """The last connection to close deletes the WAL; the next writer makes a new file under the same name."""
+async def test_a_socket_left_by_a_dead_process_is_removed_and_harms_no_write(db: str, waiter: Store) -> None:
+    folder = folder_of(db)
     calls = Calls()
-    wakeup = StoreWakeup(db, calls, asyncio.get_running_loop())
+    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
+    stale = os.path.join(folder, "999999-dead.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as gone:
+        gone.bind(stale)  # closed at once: like a process killed with -9
+    other = Store(db)
     try:
-        writer = Store(db)
-        writer.create_job(WORKFLOW)
-        writer.close()
-        assert not Path(f"{db}-wal").exists()
-        await calls.quiet()
-        writer = Store(db)
-        writer.create_job(WORKFLOW)
-        await calls.next()  # the new WAL's creation
-        await calls.quiet()
-        writer.create_job(WORKFLOW)
-        await calls.next()  # a later commit: the new file is watched
-        writer.close()
+        other.create_job(WORKFLOW)
+        await calls.next()
+        assert not os.path.exists(stale)
     finally:
         wakeup.close()
+        other.close()
+    assert os.listdir(folder) == []  # a closed wake-up takes its socket away
 
 
-async def test_a_write_is_followed_by_a_settling_call(db: str) -> None:
-    """A write's event may come before its commit shows in the -shm index: one more call follows the burst."""
+async def test_a_listener_bound_just_after_a_listing_is_still_found(db: str, waiter: Store) -> None:
+    """A folder's mtime moves by clock ticks: a socket bound in the tick of the last listing is not missed."""
+    other = Store(db)
+    second_store = Store(db)
+    first = StoreWakeup(waiter.poker, Calls(), asyncio.get_running_loop())
+    folder = folder_of(db)
+    listed = os.stat(folder)
+    other.create_job(WORKFLOW)  # lists the folder now
     calls = Calls()
-    writer = Store(db)
-    wakeup = StoreWakeup(db, calls, asyncio.get_running_loop())
+    second = StoreWakeup(second_store.poker, calls, asyncio.get_running_loop())
+    os.utime(folder, ns=(listed.st_atime_ns, listed.st_mtime_ns))  # as if bound in the same clock tick
     try:
-        writer.create_job(WORKFLOW)
+        other.create_job(WORKFLOW)
         await calls.next()
-        await calls.next()
-        assert calls.count >= 2
     finally:
-        wakeup.close()
-        writer.close()
+        for wakeup in (first, second):
+            wakeup.close()
+        second_store.close()
+        other.close()
 
 
-async def test_closed_it_calls_no_more(db: str) -> None:
-    calls = Calls()
-    writer = Store(db)
-    wakeup = StoreWakeup(db, calls, asyncio.get_running_loop())
-    wakeup.close()
-    writer.create_job(WORKFLOW)
-    await asyncio.sleep(0.1)
-    assert calls.count == 0
-    writer.close()
+async def test_a_folder_open_to_others_is_refused(db: str, waiter: Store) -> None:
+    folder = folder_of(db)
+    os.mkdir(folder)
+    os.chmod(folder, 0o777)
+    with pytest.raises(WakeupUnavailable, match="closed to others"):
+        StoreWakeup(waiter.poker, Calls(), asyncio.get_running_loop())
+    os.chmod(folder, 0o700)
+    StoreWakeup(waiter.poker, Calls(), asyncio.get_running_loop()).close()
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
 
 
-class Log:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, object]]] = []
-
-    def warning(self, event: str, **kw: object) -> None:
-        self.events.append((event, kw))
-
-    info = debug = warning
-
-
-async def test_without_inotify_there_is_no_wakeup_and_it_says_so(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "platform", "darwin")
-    with pytest.raises(WakeupUnavailable, match="Linux only"):
-        StoreWakeup(db, lambda: None, asyncio.get_running_loop())
+async def test_a_socket_path_too_long_means_polling_and_says_so(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    store = Store(str(deep / "jobs.db"))
     log = Log()
-    assert open_wakeup(db, lambda: None, enabled=True, log=log) is None
-    assert [event for event, _ in log.events] == ["store_wakeup_unavailable"]
+    try:
+        assert open_wakeup(store.poker, Calls(), enabled=True, log=log) is None
+        assert log.events == ["store_wakeup_unavailable"]
+        store.create_job(WORKFLOW)  # writes go on
+    finally:
+        store.close()
 
 
-async def test_switched_off_there_is_no_wakeup(db: str) -> None:
+async def test_switched_off_there_is_no_wakeup(waiter: Store) -> None:
     log = Log()
-    assert open_wakeup(db, lambda: None, enabled=False, log=log) is None
-    assert [event for event, _ in log.events] == ["store_wakeup_off"]
+    assert open_wakeup(waiter.poker, Calls(), enabled=False, log=log) is None
+    assert log.events == ["store_wakeup_off"]

@@ -18,7 +18,7 @@ import pytest
 from store import Store
 from tests.supervisor.harness import RunningDaemon, workflow
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
 WAIT_S = 60  # the server answers at the job's end, or after this
 CLIENT_TIMEOUT_S = 20  # far below the 30 s poll: an answer in time proves the wake-ups worked
 

@@ -29,7 +29,7 @@ from executor.tracker import PromptState
 from store import Job, Store, StoreFull
 from store.disk import DiskState
 from store.policy import NodeLists, WorkflowPolicy
-from store.wakeup import StoreWakeup, open_wakeup
+from store.wakeup import StoreWakeup, Wake, open_wakeup
 
 EXIT_OK = 0
 EXIT_REFRESH = 3  # REFRESH_WORKER: ask the supervisor for a fresh ComfyUI (docs/internals.md)
@@ -97,7 +97,7 @@ class Executor:
     # --- main loop ----------------------------------------------------------------------------------------
 
     async def run(self) -> int:
-        self.wakeup = open_wakeup(self.store.poker, self.wake.set, enabled=self.settings.store_wakeup,
+        self.wakeup = open_wakeup(self.store.poker, Wake.JOBS, self.wake.set, enabled=self.settings.store_wakeup,
                                   log=self.log)
         tasks = [asyncio.create_task(self._wait_ready_then_connect(), name="connect")]
         try:

@@ -41,7 +41,7 @@ def writes(method: F) -> F:
                               full_for_s=round(time.monotonic() - self.full_since, 3))
             self.full_since = None
         if self.conn.total_changes() != changes and not self.conn.in_transaction:
-            self.committed()
+            self.committed(method.__name__)
         return result
 
     return cast(F, wrapper)
@@ -60,8 +60,8 @@ class Room:
     full_since: float | None  # monotonic time a write of this connection last met a full disk
     evicted_before: float  # every finished job completed before this has no stored files left
 
-    def committed(self) -> None:
-        """After a write that changed rows and committed (``Store`` wakes whoever waits: store.wakeup)."""
+    def committed(self, write: str) -> None:
+        """After the write named ``write`` changed rows and committed (``Store`` wakes who waits: store.wakeup)."""
 
     def space(self) -> Space:
         """The store's size and the room it has left (one statement and a statvfs: about 15 us)."""

@@ -32,7 +32,7 @@ from store.model import (
 from store.policy import NodeCatalog
 from store.queries import queries
 from store.room import Room, writes
-from store.wakeup import Poker
+from store.wakeup import EVERY, Poker, Wake
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -83,6 +83,18 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
+# whom each write may concern (store.wakeup); a write not named here wakes every waiter
+WAKES: dict[str, frozenset[Wake]] = {
+    "create_job": frozenset({Wake.JOBS}), "create_jobs": frozenset({Wake.JOBS}),
+    "release": frozenset({Wake.JOBS}),
+    "requeue": EVERY, "_recover": EVERY, "reset_stuck": EVERY,  # requeued, or failed with no attempt left
+    "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
+    "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
+    "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
+    "set_component": frozenset(), "clear_components": frozenset(),
+}
+
+
 class Store(Room):
     """Owns one connection; make one Store per thread or process."""
 
@@ -121,8 +133,8 @@ class Store(Room):
     def close(self) -> None:
         self.conn.close()
 
-    def committed(self) -> None:
-        self.poker.poke()
+    def committed(self, write: str) -> None:
+        self.poker.poke(WAKES.get(write, EVERY))
 
     def _rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
         return self.conn.execute(self.q[name], params).fetchall()
@@ -346,6 +358,8 @@ class Store(Room):
         with write_transaction(self.conn):
             rows = self._recover_rows(error, **params)
             stopping = [job_id for (job_id,) in self._rows("request_stop", now=self.clock(), **params)]
+        if rows:
+            self.committed("reset_stuck")
         return StuckReset(recovered=[Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows],
                           stopping=stopping)
 

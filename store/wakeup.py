@@ -4,11 +4,13 @@ Waiting is for store changes (``PRAGMA data_version``); this only says *when* to
 data. A lost one costs latency, never a job: whoever waits still checks every POLL_INTERVAL_S.
 
 How: a process that waits (the executor's claim loop, a transport's job watcher) binds a Unix datagram socket
-in a folder next to the store, ``<database>.wake/`` (made 0700; refused unless it is ours and closed to others).
-After each write that changed rows and committed, the writing ``Store`` sends an empty datagram to every
-socket there but the ones waiting on that same connection (its own commits do not move its ``data_version``;
-the owner looks again itself). A full socket queue means that process has a wake-up pending already: nothing
-is sent. A socket nobody holds any more (its process died) refuses the datagram and is removed.
+in a folder next to the store, ``<database>.wake/`` (made 0700; refused unless it is ours and closed to others),
+named for what it waits for (``Wake``: a job to claim, or a job's end). After each write that changed rows and
+committed, the writing ``Store`` sends an empty datagram to every socket there waiting for what that write may
+bring (``store.store.WAKES``), but not to the ones waiting on that same connection (its own commits do not move
+its ``data_version``; the owner looks again itself). A claim, a heartbeat or a progress write wakes nobody.
+A full socket queue means that process has a wake-up pending already: nothing is sent. A socket nobody holds
+any more (its process died) refuses the datagram and is removed.
 
 Why not an inotify watch on the ``-wal`` file (no writer needs to take part, so it was tried first): a commit
 writes each frame separately, so a waiter wakes several times per commit, and before the commit shows in
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import secrets
 import socket
@@ -34,6 +37,16 @@ SUFFIX = ".wake"
 SOCKET_SUFFIX = ".sock"
 SETTLED_NS = 100_000_000  # an mtime older than this is past the clock tick a file change may share with it
 MAX_PATH = 107  # sun_path (108 bytes on Linux, 104 on BSDs) with its terminating NUL
+
+
+class Wake(enum.Enum):
+    """What a waiter waits for, and what a write may bring."""
+
+    JOBS = "jobs"  # a job to claim (submitted, requeued, released): the executor's claim loop
+    ENDS = "ends"  # a job's end, or its deletion: the transports' job watchers
+
+
+EVERY = frozenset(Wake)
 
 
 class WakeupUnavailable(Exception):
@@ -61,13 +74,13 @@ class Poker:
         self.own: set[str] = set()  # sockets of waiters on this very connection
         self._sender: socket.socket | None = None
         self._listed_at: int | None = None  # the folder's mtime when it was last listed
-        self._targets: tuple[str, ...] = ()
+        self._targets: tuple[tuple[str, str], ...] = ()  # (path, kind)
         self._lock = threading.Lock()  # a Store belongs to one thread, but be safe: pokes are cheap
 
-    def poke(self) -> None:
-        """After a commit: one empty datagram to each other waiter. Never raises."""
+    def poke(self, kinds: frozenset[Wake] = EVERY) -> None:
+        """After a commit: one empty datagram to each other waiter for one of these kinds. Never raises."""
         try:
-            targets = self._list()
+            targets = self._list(kinds)
         except OSError:  # no folder: nobody waits
             return
         if not targets:
@@ -77,15 +90,16 @@ class Poker:
             for path in targets:
                 self._send(sender, path)
 
-    def _list(self) -> tuple[str, ...]:
+    def _list(self, kinds: frozenset[Wake]) -> list[str]:
         """The sockets there, listed again only when the folder changed (a socket bound or removed moves its
         mtime; a change in the same clock tick as the last listing does not, so a fresh mtime is not trusted)."""
         mtime = os.stat(self.folder).st_mtime_ns
         if mtime != self._listed_at:
             names = [n for n in os.listdir(self.folder) if n.endswith(SOCKET_SUFFIX)]
-            self._targets = tuple(os.path.join(self.folder, n) for n in names)
+            self._targets = tuple((os.path.join(self.folder, n), n.rsplit(".", 2)[-2]) for n in names)
             self._listed_at = mtime if time.time_ns() - mtime > SETTLED_NS else None
-        return tuple(path for path in self._targets if path not in self.own)
+        wanted = {kind.value for kind in kinds}
+        return [path for path, kind in self._targets if kind in wanted and path not in self.own]
 
     def _open(self) -> socket.socket:
         self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -106,12 +120,13 @@ class Poker:
 class StoreWakeup:
     """The waiting side: calls ``on_change`` on ``loop`` (its thread) after commits by other connections."""
 
-    def __init__(self, poker: Poker, on_change: Callable[[], None], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, poker: Poker, kind: Wake, on_change: Callable[[], None],
+                 loop: asyncio.AbstractEventLoop) -> None:
         if not hasattr(socket, "AF_UNIX"):
             raise WakeupUnavailable("no Unix sockets on this system")
         self.poker, self.on_change, self.loop = poker, on_change, loop
         self.wakeups = 0  # readable events so far (several datagrams may make one)
-        self.path = os.path.join(poker.folder, f"{os.getpid()}-{secrets.token_hex(4)}{SOCKET_SUFFIX}")
+        self.path = os.path.join(poker.folder, f"{os.getpid()}-{secrets.token_hex(4)}.{kind.value}{SOCKET_SUFFIX}")
         if len(os.fsencode(self.path)) > MAX_PATH:
             raise WakeupUnavailable(f"socket path too long ({self.path}): move SQLITE_DB_PATH to a shorter path")
         try:
@@ -149,14 +164,15 @@ def _remove(sock: socket.socket, path: str, own: set[str]) -> None:
         os.unlink(path)
 
 
-def open_wakeup(poker: Poker, on_change: Callable[[], None], *, enabled: bool, log: Any) -> StoreWakeup | None:
-    """The wake-up of a waiter on the connection of ``poker`` (``Store.poker``) for the running loop, or None
-    (said once in the log): then it only polls."""
+def open_wakeup(poker: Poker, kind: Wake, on_change: Callable[[], None], *, enabled: bool,
+                log: Any) -> StoreWakeup | None:
+    """The wake-up of a waiter for ``kind`` on the connection of ``poker`` (``Store.poker``) for the running
+    loop, or None (said once in the log): then it only polls."""
     if not enabled:
         log.info("store_wakeup_off", reason="STORE_WAKEUP=false: waiting processes poll every POLL_INTERVAL_S")
         return None
     try:
-        wakeup = StoreWakeup(poker, on_change, asyncio.get_running_loop())
+        wakeup = StoreWakeup(poker, kind, on_change, asyncio.get_running_loop())
     except WakeupUnavailable as exc:
         log.warning("store_wakeup_unavailable", reason=str(exc),
                     detail="waiting processes poll every POLL_INTERVAL_S (lower it for lower latency)")

@@ -19,7 +19,7 @@ import contextlib
 
 from config.logging import get_logger
 from store import JobInfo, JobNotFound, Store
-from store.wakeup import StoreWakeup, open_wakeup
+from store.wakeup import StoreWakeup, Wake, open_wakeup
 
 
 class JobWatcher:
@@ -81,7 +81,8 @@ class JobWatcher:
         if self.wakeup is not None:
             self.wakeup.close()
         self._wakeup_loop = loop
-        self.wakeup = open_wakeup(self.store.poker, self._on_commit, enabled=self.wakeup_enabled, log=get_logger())
+        self.wakeup = open_wakeup(self.store.poker, Wake.ENDS, self._on_commit, enabled=self.wakeup_enabled,
+                                  log=get_logger())
 
     def _on_commit(self) -> None:
         """A commit somewhere: look now, in the wake-up's callback (no task switch per commit)."""

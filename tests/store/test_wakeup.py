@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
-from store.wakeup import StoreWakeup, WakeupUnavailable, folder_of, open_wakeup
+from store import Progress, Store
+from store.wakeup import StoreWakeup, Wake, WakeupUnavailable, folder_of, open_wakeup
 from tests.http.conftest import WORKER, WORKFLOW
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def waiter(db: str) -> Iterator[Store]:
 
 async def test_a_commit_by_another_process_calls_back(db: str, waiter: Store) -> None:
     calls = Calls()
-    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
+    wakeup = StoreWakeup(waiter.poker, Wake.JOBS, calls, asyncio.get_running_loop())
     try:
         code = f"from store import Store; Store({db!r}).create_job({WORKFLOW!r})"
         await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -72,31 +72,39 @@ async def test_a_commit_by_another_process_calls_back(db: str, waiter: Store) ->
         wakeup.close()
 
 
-async def test_each_write_that_commits_calls_back_and_a_write_that_changed_nothing_does_not(
-        db: str, waiter: Store) -> None:
-    calls = Calls()
+async def test_each_waiter_is_woken_by_the_writes_that_may_concern_it(db: str, waiter: Store) -> None:
+    """A new job wakes the claim loops, a job's end the job watchers; a claim or a progress write nobody."""
+    jobs, ends = Calls(), Calls()
     other = Store(db)
-    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
+    watcher_side = Store(db)
+    loop = asyncio.get_running_loop()
+    wakeups = [StoreWakeup(waiter.poker, Wake.JOBS, jobs, loop), StoreWakeup(watcher_side.poker, Wake.ENDS, ends, loop)]
     try:
         job = other.create_job(WORKFLOW)
-        await calls.next()
+        await jobs.next()
         assert other.claim(WORKER) is not None
-        await calls.next()
-        other.heartbeat(WORKER, [])  # no row changed: nothing to look at
-        assert other.claim(WORKER) is None
+        other.record_progress(job.id, WORKER, Progress(value=1, max=2))
+        other.heartbeat(WORKER, [job.id])
         await asyncio.sleep(0.1)
-        assert not calls.event.is_set()
+        assert (jobs.count, ends.count) == (1, 0)
         other.fail(job.id, WORKER, {"type": "execution", "message": "x"})
-        await calls.next()
+        await ends.next()
+        second = other.create_job(WORKFLOW)
+        await jobs.next()
+        other.cancel(second.id)
+        await ends.next()
+        assert (jobs.count, ends.count) == (2, 2)
     finally:
-        wakeup.close()
+        for wakeup in wakeups:
+            wakeup.close()
         other.close()
+        watcher_side.close()
 
 
 async def test_the_waiters_own_connection_does_not_wake_it(waiter: Store) -> None:
     """Its commits do not move its data_version: it looks again itself (the executor, the service's notify)."""
     calls = Calls()
-    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
+    wakeup = StoreWakeup(waiter.poker, Wake.JOBS, calls, asyncio.get_running_loop())
     try:
         waiter.create_job(WORKFLOW)
         await asyncio.sleep(0.1)
@@ -108,7 +116,7 @@ async def test_the_waiters_own_connection_does_not_wake_it(waiter: Store) -> Non
 async def test_after_a_truncating_checkpoint_a_commit_still_calls_back(db: str, waiter: Store) -> None:
     calls = Calls()
     other = Store(db)
-    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
+    wakeup = StoreWakeup(waiter.poker, Wake.JOBS, calls, asyncio.get_running_loop())
     try:
         other.create_job(WORKFLOW)
         await calls.next()
@@ -124,8 +132,8 @@ async def test_after_a_truncating_checkpoint_a_commit_still_calls_back(db: str, 
 async def test_a_socket_left_by_a_dead_process_is_removed_and_harms_no_write(db: str, waiter: Store) -> None:
     folder = folder_of(db)
     calls = Calls()
-    wakeup = StoreWakeup(waiter.poker, calls, asyncio.get_running_loop())
-    stale = os.path.join(folder, "999999-dead.sock")
+    wakeup = StoreWakeup(waiter.poker, Wake.JOBS, calls, asyncio.get_running_loop())
+    stale = os.path.join(folder, "999999-dead.jobs.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as gone:
         gone.bind(stale)  # closed at once: like a process killed with -9
     other = Store(db)
@@ -143,12 +151,12 @@ async def test_a_listener_bound_just_after_a_listing_is_still_found(db: str, wai
     """A folder's mtime moves by clock ticks: a socket bound in the tick of the last listing is not missed."""
     other = Store(db)
     second_store = Store(db)
-    first = StoreWakeup(waiter.poker, Calls(), asyncio.get_running_loop())
+    first = StoreWakeup(waiter.poker, Wake.JOBS, Calls(), asyncio.get_running_loop())
     folder = folder_of(db)
     listed = os.stat(folder)
     other.create_job(WORKFLOW)  # lists the folder now
     calls = Calls()
-    second = StoreWakeup(second_store.poker, calls, asyncio.get_running_loop())
+    second = StoreWakeup(second_store.poker, Wake.JOBS, calls, asyncio.get_running_loop())
     os.utime(folder, ns=(listed.st_atime_ns, listed.st_mtime_ns))  # as if bound in the same clock tick
     try:
         other.create_job(WORKFLOW)
@@ -165,9 +173,9 @@ async def test_a_folder_open_to_others_is_refused(db: str, waiter: Store) -> Non
     os.mkdir(folder)
     os.chmod(folder, 0o777)
     with pytest.raises(WakeupUnavailable, match="closed to others"):
-        StoreWakeup(waiter.poker, Calls(), asyncio.get_running_loop())
+        StoreWakeup(waiter.poker, Wake.ENDS, Calls(), asyncio.get_running_loop())
     os.chmod(folder, 0o700)
-    StoreWakeup(waiter.poker, Calls(), asyncio.get_running_loop()).close()
+    StoreWakeup(waiter.poker, Wake.ENDS, Calls(), asyncio.get_running_loop()).close()
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
 
 
@@ -176,7 +184,7 @@ async def test_a_socket_path_too_long_means_polling_and_says_so(tmp_path: Path) 
     store = Store(str(deep / "jobs.db"))
     log = Log()
     try:
-        assert open_wakeup(store.poker, Calls(), enabled=True, log=log) is None
+        assert open_wakeup(store.poker, Wake.ENDS, Calls(), enabled=True, log=log) is None
         assert log.events == ["store_wakeup_unavailable"]
         store.create_job(WORKFLOW)  # writes go on
     finally:
@@ -185,5 +193,5 @@ async def test_a_socket_path_too_long_means_polling_and_says_so(tmp_path: Path) 
 
 async def test_switched_off_there_is_no_wakeup(waiter: Store) -> None:
     log = Log()
-    assert open_wakeup(waiter.poker, Calls(), enabled=False, log=log) is None
+    assert open_wakeup(waiter.poker, Wake.JOBS, Calls(), enabled=False, log=log) is None
     assert log.events == ["store_wakeup_off"]

@@ -92,7 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     progress_throttle_s: Annotated[NonNegFloat, _d("min. seconds between a job's progress writes (and to its 1st)")] = (
         0.5
     )
-    poll_interval_s: Annotated[PosFloat, _d("seconds between store polls of an idle process")] = 0.05
+    poll_interval_s: Annotated[PosFloat, _d("safety-net poll: seconds between store checks of a waiting process "
+                                            "when no wake-up came (the only way without STORE_WAKEUP)")] = 0.5
+    store_wakeup: Annotated[bool, _d("wake waiting processes after each store commit (a Unix datagram); "
+                                     "false: they poll every POLL_INTERVAL_S")] = True
     include_temp_outputs: Annotated[bool, _d("also return temp outputs (PreviewImage)")] = False
     shutdown_grace_s: Annotated[NonNegFloat, _d("on SIGTERM, how long running jobs may finish before requeue")] = 30.0
 

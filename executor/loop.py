@@ -29,6 +29,7 @@ from executor.tracker import PromptState
 from store import Job, Store, StoreFull
 from store.disk import DiskState
 from store.policy import NodeLists, WorkflowPolicy
+from store.wakeup import StoreWakeup, Wake, open_wakeup
 
 EXIT_OK = 0
 EXIT_REFRESH = 3  # REFRESH_WORKER: ask the supervisor for a fresh ComfyUI (docs/internals.md)
@@ -72,7 +73,8 @@ class Executor:
         self.finished_jobs = 0
         self.exit_code = EXIT_OK
         self.comfy_ok = asyncio.Event()  # ComfyUI answers and the websocket is connected
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # set by our own events and by the store's wake-up (a commit anywhere)
+        self.wakeup: StoreWakeup | None = None
         self.claim_version: int | None = None  # store data_version when a claim last found nothing
         self.store_full = False  # no claims while the store has no room: their outputs could not be written
         self.disk_checked_at = -DISK_CHECK_S
@@ -95,6 +97,8 @@ class Executor:
     # --- main loop ----------------------------------------------------------------------------------------
 
     async def run(self) -> int:
+        self.wakeup = open_wakeup(self.store.poker, Wake.JOBS, self.wake.set, enabled=self.settings.store_wakeup,
+                                  log=self.log)
         tasks = [asyncio.create_task(self._wait_ready_then_connect(), name="connect")]
         try:
             await self._claim_loop()
@@ -104,6 +108,8 @@ class Executor:
                 task.cancel()
             await asyncio.gather(*tasks, *self.background, return_exceptions=True)
             await self.client.close()
+            if self.wakeup is not None:
+                self.wakeup.close()
             self._move(State.STOPPED)
         return self.exit_code
 
@@ -161,6 +167,8 @@ class Executor:
             self.log.warning("orphan_prompts_discarded", prompt_ids=sorted(mine))
 
     async def _claim_loop(self) -> None:
+        """Claim whenever woken (a commit anywhere, a job of ours ended, ComfyUI came back), and at least every
+        POLL_INTERVAL_S in case a wake-up was lost."""
         while self.state in (State.STARTING, State.RUNNING):
             self.wake.clear()
             if self._may_claim() and (job := self._claim()) is not None:

@@ -24,10 +24,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def writes(method: F) -> F:
     """A write: a full disk (SQLITE_FULL, ENOSPC) becomes StoreFull, logged once per episode as
-    ``store_full``; the first write that works again logs ``store_recovered``."""
+    ``store_full``; the first write that works again logs ``store_recovered``; one that changed rows and
+    committed calls ``committed()``."""
 
     @functools.wraps(method)
     def wrapper(self: Room, *args: Any, **kwargs: Any) -> Any:
+        changes = self.conn.total_changes()
         try:
             result = method(self, *args, **kwargs)
         except (apsw.Error, OSError) as exc:
@@ -38,6 +40,8 @@ def writes(method: F) -> F:
             get_logger().info("store_recovered", database_path=self.path,
                               full_for_s=round(time.monotonic() - self.full_since, 3))
             self.full_since = None
+        if self.conn.total_changes() != changes and not self.conn.in_transaction:
+            self.committed(method.__name__)
         return result
 
     return cast(F, wrapper)
@@ -55,6 +59,9 @@ class Room:
     reserve: Reserve
     full_since: float | None  # monotonic time a write of this connection last met a full disk
     evicted_before: float  # every finished job completed before this has no stored files left
+
+    def committed(self, write: str) -> None:
+        """After the write named ``write`` changed rows and committed (``Store`` wakes who waits: store.wakeup)."""
 
     def space(self) -> Space:
         """The store's size and the room it has left (one statement and a statvfs: about 15 us)."""

@@ -32,6 +32,7 @@ from store.model import (
 from store.policy import NodeCatalog
 from store.queries import queries
 from store.room import Room, writes
+from store.wakeup import EVERY, Poker, Wake
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -82,6 +83,18 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
+# whom each write may concern (store.wakeup); a write not named here wakes every waiter
+WAKES: dict[str, frozenset[Wake]] = {
+    "create_job": frozenset({Wake.JOBS}), "create_jobs": frozenset({Wake.JOBS}),
+    "release": frozenset({Wake.JOBS}),
+    "requeue": EVERY, "_recover": EVERY, "reset_stuck": EVERY,  # requeued, or failed with no attempt left
+    "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
+    "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
+    "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
+    "set_component": frozenset(), "clear_components": frozenset(),
+}
+
+
 class Store(Room):
     """Owns one connection; make one Store per thread or process."""
 
@@ -106,6 +119,7 @@ class Store(Room):
         self.reserve = Reserve(path, reserve_bytes, free_space)
         self.full_since: float | None = None  # monotonic time a write of this connection last met a full disk
         self.evicted_before = 0.0  # every finished job completed before this has no stored files left
+        self.poker = Poker(path)  # wakes the processes waiting for a commit (store.wakeup)
         if migrate_schema:
             migrate(self.conn)
 
@@ -118,6 +132,9 @@ class Store(Room):
 
     def close(self) -> None:
         self.conn.close()
+
+    def committed(self, write: str) -> None:
+        self.poker.poke(WAKES.get(write, EVERY))
 
     def _rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
         return self.conn.execute(self.q[name], params).fetchall()
@@ -183,6 +200,10 @@ class Store(Room):
         if not rows:
             raise JobNotFound(f"no job {job_id}")
         return _info(rows[0])
+
+    def job_states(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
+        """The status of each job of these ids that exists, in one read."""
+        return {job_id: JobStatus(status) for job_id, status in self._rows("job_states", ids=_json(list(job_ids)))}
 
     def job_infos(self, job_ids: Iterable[str]) -> dict[str, JobInfo]:
         """The jobs of these ids that exist (without requests), in one read."""
@@ -337,6 +358,8 @@ class Store(Room):
         with write_transaction(self.conn):
             rows = self._recover_rows(error, **params)
             stopping = [job_id for (job_id,) in self._rows("request_stop", now=self.clock(), **params)]
+        if rows:
+            self.committed("reset_stuck")
         return StuckReset(recovered=[Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows],
                           stopping=stopping)
 

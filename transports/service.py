@@ -50,7 +50,7 @@ class JobService:
     ``open_store`` makes another Store, for work done on a worker thread (cleanup)."""
 
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
-                 default_timeout_s: float | None = None, poll_interval_s: float = 0.05,
+                 default_timeout_s: float | None = None, poll_interval_s: float = 0.5, store_wakeup: bool = True,
                  node_lists: NodeLists | None = None, heartbeat_stale_s: float = 30.0,
                  limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None) -> None:
         self.store = store
@@ -61,7 +61,7 @@ class JobService:
         self.default_timeout_s = default_timeout_s
         self.heartbeat_stale_s = heartbeat_stale_s
         self.open_store = open_store or (lambda: Store(store.path, migrate_schema=False))
-        self.watcher = JobWatcher(store, poll_interval_s=poll_interval_s)
+        self.watcher = JobWatcher(store, poll_interval_s=poll_interval_s, wakeup=store_wakeup)
         self.room = RoomGate(store)
         self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
 

@@ -1,13 +1,15 @@
 """One watcher per process for every request waiting on a job (``/status?wait=``, ``/runsync``, RunPod).
 
-A single task checks ``PRAGMA data_version`` (it changes when another connection commits) every
-``poll_interval_s``; after a change it reads every waited job in one query, without the request column, and
-wakes the waiters whose job ended (or vanished). A waiter reads its job once when it starts and never decodes
-the workflow. The task runs only while someone waits, so an idle process does not poll.
+The watcher checks ``PRAGMA data_version`` (it changes when another connection commits) whenever the store's
+wake-up comes (``store.wakeup``: a datagram after each commit by another connection), and every
+``poll_interval_s`` in case one was lost; after a change it reads the status of every waited job in one
+query, then the ended ones (without the request column), and wakes their waiters (or those whose job
+vanished). A waiter reads its job once when it starts and never decodes the workflow. The polling task runs
+only while someone waits.
 
 ``notify()`` makes the watcher look at once: the service calls it after its own writes (commits on this
-process's connection do not change ``data_version``), and a wake-up signal from the executor (a datagram, a
-pipe) can call it too. Nothing depends on it: without it a change is seen within ``poll_interval_s``.
+process's connection do not change ``data_version``). Nothing depends on a wake-up: without one a change is
+seen within ``poll_interval_s``.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from config.logging import get_logger
 from store import JobInfo, JobNotFound, Store
+from store.wakeup import StoreWakeup, Wake, open_wakeup
 
 
 class JobWatcher:
     """Owns no resource: the store it is given belongs to the event loop's thread."""
 
-    def __init__(self, store: Store, *, poll_interval_s: float = 0.05) -> None:
+    def __init__(self, store: Store, *, poll_interval_s: float = 0.5, wakeup: bool = True) -> None:
         self.store = store
-        self.poll_interval_s = poll_interval_s
+        self.poll_interval_s = poll_interval_s  # the safety net: a check at least this often while someone waits
+        self.wakeup_enabled = wakeup
+        self.wakeup: StoreWakeup | None = None  # opened for the loop of the first wait, kept until close()
+        self._wakeup_loop: asyncio.AbstractEventLoop | None = None
         self.reads = 0  # batch reads of waited jobs so far (one per change seen)
         self._waiters: dict[str, set[asyncio.Future[JobInfo]]] = {}
-        self._latest: dict[str, JobInfo] = {}  # the freshest read of each waited job
         self._version = 0
         self._poked = False
         self._wake: asyncio.Event | None = None
@@ -44,7 +50,7 @@ class JobWatcher:
             self._wake.set()
 
     async def wait(self, job_id: str, timeout_s: float) -> JobInfo:
-        """The job once it ended, or as last read when ``timeout_s`` runs out. Raises JobNotFound."""
+        """The job once it ended, or as it is when ``timeout_s`` runs out. Raises JobNotFound."""
         version = self.store.data_version()  # before the read: a commit after it is a change to look at
         info = self.store.get_job_info(job_id)
         if info.status.terminal or timeout_s <= 0:
@@ -55,17 +61,33 @@ class JobWatcher:
             async with asyncio.timeout(timeout_s):
                 return await future
         except TimeoutError:
-            return self._latest.get(job_id, info)
+            return self._now(job_id, info)
         finally:
             self._unregister(job_id, future)
 
     def _register(self, job_id: str, future: asyncio.Future[JobInfo], info: JobInfo, version: int) -> None:
         self._waiters.setdefault(job_id, set()).add(future)
-        self._latest[job_id] = info
         if self._task is None or self._task.done():
+            self._open_wakeup()
             self._version, self._poked = version, False
             self._wake = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="job-watcher")
+
+    def _open_wakeup(self) -> None:
+        """Once per loop (a test may run several loops one after another in one process)."""
+        loop = asyncio.get_running_loop()
+        if self._wakeup_loop is loop:
+            return
+        if self.wakeup is not None:
+            self.wakeup.close()
+        self._wakeup_loop = loop
+        self.wakeup = open_wakeup(self.store.poker, Wake.ENDS, self._on_commit, enabled=self.wakeup_enabled,
+                                  log=get_logger())
+
+    def _on_commit(self) -> None:
+        """A commit somewhere: look now, in the wake-up's callback (no task switch per commit)."""
+        if self._waiters and self._task is not None and not self._task.done():
+            self._check()
 
     def _unregister(self, job_id: str, future: asyncio.Future[JobInfo]) -> None:
         futures = self._waiters.get(job_id)
@@ -74,7 +96,6 @@ class JobWatcher:
         futures.discard(future)
         if not futures:
             del self._waiters[job_id]
-            self._latest.pop(job_id, None)
         if not self._waiters and self._wake is not None:
             self._wake.set()  # the task sees nobody waits and ends
 
@@ -89,25 +110,31 @@ class JobWatcher:
                 self._check()
 
     def _check(self) -> None:
-        """One ``data_version`` read; after a change, one read of every waited job."""
+        """One ``data_version`` read; after a change, one read of the waited jobs' states and one of the ended."""
         try:
             version = self.store.data_version()
             if version == self._version and not self._poked:
                 return
             self._version, self._poked = version, False
             self.reads += 1
-            infos = self.store.job_infos(self._waiters)
+            states = self.store.job_states(self._waiters)
+            ended = [job_id for job_id, status in states.items() if status.terminal]
+            infos = self.store.job_infos(ended) if ended else {}
         except Exception as exc:  # the store is unreadable: each waiter gets the error, the watcher goes on
             self._wake_all(exc)
             return
         for job_id, futures in list(self._waiters.items()):
-            info = infos.get(job_id)
-            if info is None:
+            if job_id not in states:
                 self._settle(futures, error=JobNotFound(f"no job {job_id}"))
-            elif info.status.terminal:
+            elif (info := infos.get(job_id)) is not None:
                 self._settle(futures, info=info)
-            else:
-                self._latest[job_id] = info
+
+    def _now(self, job_id: str, before: JobInfo) -> JobInfo:
+        """A waited job as it is now (its progress, say), or as it was if it can no longer be read."""
+        try:
+            return self.store.get_job_info(job_id)
+        except Exception:  # deleted meanwhile, or the store unreadable: the caller reads it again anyway
+            return before
 
     def _wake_all(self, error: Exception) -> None:
         for futures in self._waiters.values():
@@ -126,6 +153,9 @@ class JobWatcher:
 
     async def close(self) -> None:
         """Stop the task (the process is shutting down); waiters still waiting time out as usual."""
+        if self.wakeup is not None:
+            self.wakeup.close()
+            self.wakeup, self._wakeup_loop = None, None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -231,6 +231,11 @@ SELECT id, status, priority, result, error, created_at, started_at, completed_at
        timeout_s, worker_id, heartbeat_at, progress, cancel_requested
 FROM jobs WHERE id = :id;
 
+-- name: job_states
+-- the status of every job named in :ids (a JSON list) that still exists: what a process's watcher looks at
+-- after each commit, before it reads the ended ones with job_infos
+SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
 -- name: job_infos
 -- every job named in :ids (a JSON list) that still exists: one read for all the waiters of a process
 SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,

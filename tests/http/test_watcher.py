@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from store import JobNotFound, JobStatus, Store
+from store import JobNotFound, JobStatus, Progress, Store
 from tests.http.conftest import WORKER, WORKFLOW, complete, submit
 from transports.service import JobService
 
@@ -66,8 +66,27 @@ async def test_one_read_of_the_store_wakes_every_waiter_of_a_change(store: Store
         ended = await asyncio.gather(*waiters)
     assert {info.status for info in ended} == {JobStatus.FAILED}
     assert sorted({info.id for info in ended}) == sorted(jobs)
-    assert len(log.job_reads()) == 1, log.job_reads()  # not one per waiter, not one per job
+    assert len(log.job_reads()) == 2, log.job_reads()  # the states, then the ended: not one per waiter or job
     assert log.reading_requests() == []
+    await service.close()
+
+
+async def test_a_change_that_ends_no_waited_job_reads_only_their_states(store: Store, other: Store) -> None:
+    service = JobService(store, poll_interval_s=0.01)
+    jobs = [other.create_job(BIG_WORKFLOW, max_attempts=1).id for _ in range(10)]
+    for _ in jobs:
+        other.claim(WORKER)
+    waiters = [asyncio.create_task(service.wait(job_id, 10)) for job_id in jobs]
+    await _until(lambda: service.watcher.waiting == len(waiters))
+    log = SqlLog(store)
+    reads = service.watcher.reads
+    other.record_progress(jobs[0], WORKER, Progress(value=1, max=10))  # a commit, no job ended
+    await _until(lambda: service.watcher.reads > reads)
+    await asyncio.sleep(0.05)
+    assert [s.split(" FROM")[0] for s in log.job_reads()] == ["SELECT id, status"]
+    assert service.watcher.waiting == len(waiters)
+    for task in waiters:
+        task.cancel()
     await service.close()
 
 
@@ -109,6 +128,29 @@ async def test_a_cancel_through_the_service_wakes_its_waiters_at_once(store: Sto
     await _until(lambda: service.watcher.waiting == 1)
     service.cancel(job_id)
     assert (await asyncio.wait_for(waiter, 5)).status is JobStatus.CANCELLED
+    await service.close()
+
+
+async def test_a_commit_by_another_connection_wakes_its_waiters_without_polling(store: Store, other: Store) -> None:
+    service = JobService(store, poll_interval_s=60)  # only the store's wake-up can wake them in time
+    job_id = other.create_job(WORKFLOW).id
+    other.claim(WORKER)
+    waiter = asyncio.create_task(service.wait(job_id, 30))
+    await _until(lambda: service.watcher.waiting == 1)
+    other.fail(job_id, WORKER, {"type": "execution", "message": "x"})
+    assert (await asyncio.wait_for(waiter, 5)).status is JobStatus.FAILED
+    await service.close()
+
+
+async def test_without_the_wakeup_polling_still_ends_the_wait(store: Store, other: Store) -> None:
+    service = JobService(store, poll_interval_s=0.05, store_wakeup=False)
+    job_id = other.create_job(WORKFLOW).id
+    other.claim(WORKER)
+    waiter = asyncio.create_task(service.wait(job_id, 30))
+    await _until(lambda: service.watcher.waiting == 1)
+    assert service.watcher.wakeup is None
+    other.fail(job_id, WORKER, {"type": "execution", "message": "x"})
+    assert (await asyncio.wait_for(waiter, 5)).status is JobStatus.FAILED
     await service.close()
 
 

@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        max_attempts=settings.job_max_attempts,
                                        default_timeout_s=settings.job_timeout_s,
                                        poll_interval_s=settings.poll_interval_s,
+                                       store_wakeup=settings.store_wakeup,
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s,
                                        limits=Limits.from_settings(settings),

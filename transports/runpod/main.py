@@ -37,6 +37,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     store = Store.from_settings(settings)
     service = JobService(store, max_images=settings.max_images, max_attempts=settings.job_max_attempts,
                          default_timeout_s=settings.job_timeout_s, poll_interval_s=settings.poll_interval_s,
+                         store_wakeup=settings.store_wakeup,
                          node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                          limits=Limits.from_settings(settings))
     limit = OutputLimit(settings.runpod_max_output_mb, make_uploader(settings))

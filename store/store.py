@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -15,7 +14,6 @@ from store.connection import Synchronous, connect, migrate, write_transaction
 from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
 from store.model import (
-    Component,
     InfoPage,
     InputImage,
     Job,
@@ -26,18 +24,16 @@ from store.model import (
     OutputRef,
     Page,
     Progress,
-    Recovered,
-    StuckReset,
 )
-from store.policy import NodeCatalog
 from store.queries import queries
+from store.recovery import Recovery
+from store.registry import Registry
 from store.room import Room, writes
 from store.wakeup import EVERY, Poker, Wake
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _decode_progress = msgspec.json.Decoder(Progress).decode
-_decode_catalog = msgspec.json.Decoder(dict[str, tuple[str, ...]]).decode
 _FAR_FUTURE = 1e18
 
 def _json(value: Any) -> str | None:
@@ -95,7 +91,7 @@ WAKES: dict[str, frozenset[Wake]] = {
 }
 
 
-class Store(Room):
+class Store(Recovery, Registry, Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -321,47 +317,7 @@ class Store(Room):
             self._guard(job_id, "pending or running")
         raise AssertionError("unreachable")
 
-    # --- recovery and maintenance -----------------------------------------------------------------------------
-
-    @writes
-    def _recover(self, reason: str, **params: Any) -> list[Recovered]:
-        error = {"type": "comfyui_unavailable", "message": f"attempts used up ({reason})"}
-        with write_transaction(self.conn):
-            rows = self._recover_rows(error, **params)
-        return [Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows]
-
-    def _recover_rows(self, error: dict[str, Any], **params: Any) -> list[tuple[Any, ...]]:
-        wanted = {"worker_id": None, "stale_before": None, "limit_s": None, "own_deadline": 0,
-                  "default_timeout_s": None, **params}
-        return self._rows("recover", error=_json(error), now=self.clock(), **wanted)
-
-    def recover_worker(self, worker_id: str) -> list[Recovered]:
-        """Every running job of a worker that died: requeued, or failed when its attempts are used up."""
-        return self._recover(f"worker {worker_id} died", worker_id=worker_id)
-
-    def recover_stale(self, older_than_s: float) -> list[Recovered]:
-        """Running jobs whose heartbeat is older than this: requeued or failed."""
-        return self._recover("heartbeat lost", stale_before=self.clock() - older_than_s)
-
-    def reset_stuck(self, max_running_hours: float, *, stale_after_s: float,
-                    default_timeout_s: float | None = None) -> StuckReset:
-        """Running jobs claimed longer ago than ``max_running_hours`` (the seed's /admin/reset-stuck).
-
-        Those whose heartbeat is older than ``stale_after_s`` (no executor runs them) are requeued or ended;
-        those whose executor still heartbeats are flagged ``stop_requested``: that executor interrupts them and
-        fails them with ``timeout`` (a job is never requeued while its executor runs it). With
-        ``default_timeout_s`` (the hourly maintenance) each job's own deadline (its ``timeout_s``, else this)
-        is added to the limit, so a job within its deadline is left alone."""
-        params = {"limit_s": max_running_hours * 3600, "own_deadline": int(default_timeout_s is not None),
-                  "default_timeout_s": default_timeout_s, "stale_before": self.clock() - stale_after_s}
-        error = {"type": "comfyui_unavailable", "message": "attempts used up (stuck, heartbeat lost)"}
-        with write_transaction(self.conn):
-            rows = self._recover_rows(error, **params)
-            stopping = [job_id for (job_id,) in self._rows("request_stop", now=self.clock(), **params)]
-        if rows:
-            self.committed("reset_stuck")
-        return StuckReset(recovered=[Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows],
-                          stopping=stopping)
+    # --- maintenance (recovery of running jobs: store/recovery.py) ------------------------------------------
 
     def cleanup(self, max_age_hours: float, *, batch: int = 200, pause_s: float = 0.002) -> int:
         """Delete completed/failed/cancelled jobs older than this, a short transaction per batch.
@@ -394,45 +350,6 @@ class Store(Room):
             self.conn.execute(self.q["delete_terminal"], {"id": job_id})
             if not self.conn.changes():
                 self._guard(job_id, "completed, failed or cancelled")
-
-    # --- components -------------------------------------------------------------------------------------------
-
-    @writes
-    def set_component(self, name: str, state: str, *, pid: int | None = None, restarts: int = 0,
-                      detail: str | None = None) -> None:
-        self.conn.execute(self.q["upsert_component"], {
-            "name": name, "pid": pid, "state": state, "restarts": restarts, "detail": detail, "now": self.clock(),
-        })
-
-    def components(self) -> list[Component]:
-        return [Component(*row) for row in self._rows("list_components")]
-
-    @writes
-    def clear_components(self) -> None:
-        self.conn.execute(self.q["delete_components"])
-
-    # --- the node catalog (store/policy.py) --------------------------------------------------------------------
-
-    def put_node_catalog(self, catalog: NodeCatalog) -> bool:
-        """Keep the catalog an executor read from ComfyUI; False when the stored one was the same."""
-        text = _encode(dict(sorted(catalog.file_inputs.items())))
-        digest = hashlib.sha256(text).hexdigest()
-        self.conn.execute(self.q["put_node_catalog"], {"digest": digest, "catalog": text.decode(),
-                                                       "now": self.clock()})
-        return bool(self.conn.changes())
-
-    def node_catalog_digest(self) -> str | None:
-        """Changes whenever the catalog does: one indexed read, cheap enough for every submit."""
-        rows = self._rows("get_node_catalog_digest")
-        return str(rows[0][0]) if rows else None
-
-    def node_catalog(self) -> tuple[str, NodeCatalog] | None:
-        """(digest, catalog), or None before any executor has read ComfyUI's /object_info."""
-        rows = self._rows("get_node_catalog")
-        if not rows:
-            return None
-        digest, text = rows[0]
-        return str(digest), NodeCatalog(file_inputs=_decode_catalog(text))
 
     def pending_position(self, job_id: str) -> int | None:
         """1 for the job claimed next, None when not pending; counts the jobs ahead (jobs_pending index)."""

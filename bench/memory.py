@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402  (the runpod SDK's dependency; the same client as ../shared/peerbench)
 
+from bench.processes import cpu_s  # noqa: E402
 from tests.supervisor.harness import free_ports, workflow  # noqa: E402
 
-HZ = os.sysconf("SC_CLK_TCK")
 RUNNING = ("pending", "running", "queued", "in_progress")
 REQUESTS = [0]  # HTTP requests sent to the daemon
 
@@ -103,15 +103,6 @@ def memory_kb(pid: int) -> dict[str, int]:
     except OSError:
         pass
     return values
-
-
-def cpu_s(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / HZ
 
 
 def snapshot(root: int) -> dict[str, dict[str, float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import msgspec
 
@@ -24,12 +25,12 @@ from transports.v2.bodies import (
 )
 from transports.v2.view import runpod_status, status_body, stream_body
 
+ENDPOINT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # V2_ENDPOINT_ID's form (config.settings.EndpointId)
+
 
 def check_endpoint(endpoint_id: str, served: str | None) -> None:
     """V2_ENDPOINT_ID set: only that id; unset: any id of RunPod's form. Raises UnknownEndpoint (404)."""
-    well_formed = 0 < len(endpoint_id) <= 64 and endpoint_id.replace("-", "").replace("_", "").isalnum() \
-        and endpoint_id.isascii()
-    if not well_formed or (served is not None and endpoint_id != served):
+    if not ENDPOINT_ID.fullmatch(endpoint_id) or (served is not None and endpoint_id != served):
         raise UnknownEndpoint("no such endpoint: this daemon serves "
                               + (f"/v2/{served}/" if served else "/v2/<endpoint id>/ (letters, digits, - or _)"))
 

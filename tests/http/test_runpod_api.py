@@ -224,3 +224,12 @@ def test_purge_queue_needs_the_admin_key_when_one_is_set(make_client: Callable[.
 def test_wrong_endpoint_and_no_key_is_401_first(make_client: Callable[..., Client]) -> None:
     client = make_client(api_key="user-key", v2_endpoint_id="mine")
     assert client.get("/v2/other/health").status_code == 401
+
+
+def test_a_large_output_is_read_off_the_loop_and_comes_whole(client: Client, store: Store) -> None:
+    job_id = v2_run(client).json()["id"]
+    data = PNG + bytes(range(256)) * 8192  # 2 MiB: over transports.streaming.STREAM_OVER
+    complete(store, job_id, data)
+    for response in (client.get(f"/v2/ep1/status/{job_id}"), client.post(f"/v2/ep1/status/{job_id}")):
+        [image] = response.json()["output"]["images"]
+        assert base64.b64decode(image["data"]) == data

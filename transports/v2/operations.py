@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 
 import msgspec
 
-from store import InvalidTransition, JobInfo, JobStatus
+from store import InvalidTransition, JobInfo, JobStatus, Store
 from transports.errors import InvalidRequest, UnknownEndpoint
 from transports.render import has_stored_outputs
 from transports.requests import JobRequest, RunBody, validate_async
 from transports.service import JobService
+from transports.streaming import STREAM_OVER
 from transports.v2.bodies import (
     RunPodStatus,
     V2Health,
@@ -62,10 +64,33 @@ def _position(service: JobService, job: JobInfo) -> int | None:
 def status(service: JobService, job: JobInfo | str) -> V2Status:
     """Raises JobNotFound."""
     info = service.store.get_job_info(job) if isinstance(job, str) else job
+    return _status(service.store, info, _position(service, info))
+
+
+def _status(store: Store, info: JobInfo, position: int | None) -> V2Status:
     stored = None
     if info.status is JobStatus.COMPLETED and has_stored_outputs(info.result):
-        stored = {out.index: out.data for out in service.store.get_outputs(info.id)}
-    return status_body(info, stored, _position(service, info))
+        stored = {out.index: out.data for out in store.get_outputs(info.id)}
+    return status_body(info, stored, position)
+
+
+async def status_async(service: JobService, job: JobInfo | str) -> V2Status:
+    """``status``; a completed job's large outputs are read and encoded on a worker thread with a Store of its
+    own, so the event loop keeps serving. Raises JobNotFound."""
+    info = service.store.get_job_info(job) if isinstance(job, str) else job
+    large = (info.status is JobStatus.COMPLETED and has_stored_outputs(info.result)
+             and sum(ref.size for ref in service.store.output_refs(info.id)) > STREAM_OVER)
+    if not large:
+        return status(service, info)
+    return await asyncio.to_thread(_status_on_own_store, service, info)
+
+
+def _status_on_own_store(service: JobService, info: JobInfo) -> V2Status:
+    store = service.open_store()
+    try:
+        return _status(store, info, None)
+    finally:
+        store.close()
 
 
 def stream(service: JobService, job_id: str) -> V2Stream:

@@ -46,14 +46,14 @@ class RunPodController(Controller):
     async def runsync(self, data: JSONBody[V2RunBody], service: Service, wait: WaitMs = 90_000) -> V2Status:
         """Queue a job and wait up to ``wait`` ms for its end; its status either way."""
         submitted = await operations.submit(data, service)
-        return operations.status(service, await service.wait(submitted.id, wait / 1000))
+        return await operations.status_async(service, await service.wait(submitted.id, wait / 1000))
 
-    @route("/status/{job_id:str}", http_method=[HttpMethod.GET, HttpMethod.POST], sync_to_thread=False,
+    @route("/status/{job_id:str}", http_method=[HttpMethod.GET, HttpMethod.POST],
            responses=errors(401, 403, 404, 415))
-    def status(self, job_id: FromPath[str], service: Service) -> V2Status:
+    async def status(self, job_id: FromPath[str], service: Service) -> V2Status:
         """IN_QUEUE, IN_PROGRESS (``output``: the progress), COMPLETED (``output``: worker-comfyui's), FAILED,
         TIMED_OUT (``error``), CANCELLED; ``delayTime`` and ``executionTime`` in ms."""
-        return operations.status(service, job_id)
+        return await operations.status_async(service, job_id)
 
     @route("/stream/{job_id:str}", http_method=[HttpMethod.GET, HttpMethod.POST], sync_to_thread=False,
            responses=errors(401, 403, 404, 415))

@@ -23,6 +23,8 @@ Origins = Annotated[str, Meta(pattern=r"^\s*(\*|https?://[^/,\s]+)\s*(,\s*(\*|ht
                               extra={"expected": "comma-separated origins such as https://app.example.com "
                                                  "(scheme://host[:port], no path), or *",
                                      "example": "https://app.example.com, http://localhost:3000"})]
+EndpointId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                 extra={"expected": "1-64 letters, digits, '-' or '_' (a RunPod endpoint id)"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -129,6 +131,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         10.0
     )
     http_body_min_rate: Annotated[NonNegInt, _d("bytes/s a request body must average over each window")] = 1024
+    v2_endpoint_id: Annotated[EndpointId | None, _d(
+        "RunPod-style routes /v2/{endpoint_id}/...: set, only this id is served (another is 404); unset, any")] = None
     http_max_connections: Annotated[PosInt, _d("open connections at most; beyond, the oldest slow/idle is closed")] = (
         8192
     )

@@ -26,6 +26,7 @@ from store.model import (
     Progress,
 )
 from store.queries import queries
+from store.queue import Queue
 from store.recovery import Recovery
 from store.registry import Registry
 from store.room import Room, writes
@@ -85,13 +86,13 @@ WAKES: dict[str, frozenset[Wake]] = {
     "release": frozenset({Wake.JOBS}),
     "requeue": EVERY, "_recover": EVERY, "reset_stuck": EVERY,  # requeued, or failed with no attempt left
     "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
-    "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
+    "_cleanup": frozenset({Wake.ENDS}), "purge_pending": frozenset({Wake.ENDS}), "_evict": frozenset(),
     "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
     "set_component": frozenset(), "clear_components": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room):
+class Store(Recovery, Registry, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(

@@ -20,3 +20,7 @@ class InvalidRequest(TransportError):
 
 class OutputNotFound(TransportError):
     """The job has no output with this index."""
+
+
+class UnknownEndpoint(TransportError):
+    """No such RunPod endpoint id here (``/v2/{endpoint_id}/...``, see V2_ENDPOINT_ID)."""

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -29,6 +30,7 @@ from transports.http.auth import api_key_guard, on_the_loop, sees_details
 from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
+from transports.http.controllers.runpod_api import RunPodController
 from transports.http.controllers.system import SystemController
 from transports.http.errors import error_response
 from transports.limits import Limits
@@ -101,7 +103,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
     warnings = open_api_warnings(settings.api_host, settings.api_key, settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
-        route_handlers=[JobsController, SystemController, AdminController],
+        route_handlers=[JobsController, SystemController, AdminController, RunPodController],
+        state=State({"v2_endpoint_id": settings.v2_endpoint_id}),
         lifespan=[store_lifespan],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),

@@ -18,12 +18,15 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
 
-def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any], *, bare: bool = False) -> str | None:
+    """``bare``: also RunPod's ``Authorization: <key>`` (no scheme), on the /v2 routes."""
     header = connection.headers.get("authorization")
     if header:
-        scheme, _, token = header.partition(" ")
+        scheme, _, token = header.strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
+        if bare and scheme and not token:
+            return scheme
     return connection.headers.get("x-api-key")
 
 
@@ -53,7 +56,7 @@ def api_key_guard(api_key: str | None, admin_api_key: str | None) -> Guard | Non
         wanted = admin_api_key if admin and admin_api_key else api_key
         if not wanted:
             return
-        given = presented_key(connection)
+        given = presented_key(connection, bare=bool(handler.opt.get("runpod")))
         if given is None:
             raise NotAuthorizedException("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
                                          headers={"WWW-Authenticate": "Bearer"})

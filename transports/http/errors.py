@@ -16,11 +16,12 @@ from litestar.status_codes import (
 
 from config.logging import get_logger
 from store import InvalidTransition, JobNotFound, StoreFull
-from transports.errors import InvalidRequest, OutputNotFound
+from transports.errors import InvalidRequest, OutputNotFound, UnknownEndpoint
 
 _DOMAIN: dict[type[Exception], int] = {
     JobNotFound: HTTP_404_NOT_FOUND,
     OutputNotFound: HTTP_404_NOT_FOUND,
+    UnknownEndpoint: HTTP_404_NOT_FOUND,
     InvalidTransition: HTTP_409_CONFLICT,
     InvalidRequest: HTTP_400_BAD_REQUEST,
     StoreFull: HTTP_507_INSUFFICIENT_STORAGE,  # a full disk is the operator's to fix, not a server bug

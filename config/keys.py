@@ -85,6 +85,12 @@ def parse(text: bytes, path: str) -> KeysFile:
         keys = msgspec.convert(raw, KeysFile)
     except (ValueError, UnicodeDecodeError, msgspec.ValidationError) as exc:
         raise KeysFileError(f"{path}: {exc}") from None
+    check(keys, path)
+    return keys
+
+
+def check(keys: KeysFile, path: str) -> None:
+    """The rules of names and keys; KeysFileError names the client."""
     seen: set[str] = set()
     for name, client in keys.clients.items():
         if not NAME.fullmatch(name):
@@ -96,7 +102,6 @@ def parse(text: bytes, path: str) -> KeysFile:
         if client.key_sha256 in seen:
             raise KeysFileError(f"{path}: client {name!r} has the same key as another client")
         seen.add(client.key_sha256)
-    return keys
 
 
 def read(path: str) -> KeysFile:

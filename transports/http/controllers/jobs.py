@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
@@ -32,14 +32,17 @@ Who = NamedDependency[Caller]
 Index = Annotated[int, PathParameter(ge=0, le=1_000_000, description="output_index of a result entry")]
 
 
-async def _submit(data: RunBody, service: JobService, caller: Caller) -> SubmitBody:
+async def _submit(connection: Request[Any, Any, Any], data: RunBody, service: JobService,
+                  caller: Caller) -> SubmitBody:
     request = await validate_async(data, max_images=service.max_images, limits=service.limits,
                                    policy=service.policy.current())
     highest = caller.limits.max_priority
     if highest is not None and request.priority > highest:
         raise OverQuota(f"max_priority: this key may ask for priority {highest} at most", retry_after_s=60,
                         priority=request.priority)
-    return await service.submit_batched(request, caller.name, caller.limits.max_pending)
+    submitted = await service.submit_batched(request, caller.name, caller.limits.max_pending)
+    connection.state["job_id"] = submitted.job_id  # for the access log
+    return submitted
 
 
 def _disposition(filename: str) -> str:
@@ -57,15 +60,16 @@ class JobsController(Controller):
     tags = ["jobs"]
 
     @post("/run", status_code=200, responses=errors(400, 401, 403, 413, 415, 429, 507))
-    async def run(self, data: JSONBody[RunBody], service: Service, caller: Who) -> SubmitBody:
+    async def run(self, request: Request[Any, Any, Any], data: JSONBody[RunBody], service: Service,
+                  caller: Who) -> SubmitBody:
         """Queue a job; answered only once the job is committed to the store."""
-        return await _submit(data, service, caller)
+        return await _submit(request, data, service, caller)
 
     @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413, 415, 429, 507))
-    async def runsync(self, data: JSONBody[RunBody], service: Service, caller: Who,
-                      wait: Wait = 60) -> Response[StatusBody]:
+    async def runsync(self, request: Request[Any, Any, Any], data: JSONBody[RunBody], service: Service,
+                      caller: Who, wait: Wait = 60) -> Response[StatusBody]:
         """Queue a job and wait up to ``wait`` seconds for it to end; the status body either way."""
-        submitted = await _submit(data, service, caller)
+        submitted = await _submit(request, data, service, caller)
         return _status_response(await service.respond(await service.wait(submitted.job_id, wait)))
 
     @get("/status/{job_id:str}", responses=errors(400, 401, 403, 404))

@@ -58,9 +58,9 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
 
 def _warn_if_open(settings: Settings) -> None:
     log = get_logger()
-    if not settings.api_key:
+    if not settings.api_key and not settings.api_keys_file:
         log.warning("api_open", detail="API_KEY is not set: every route is open to anyone who can reach it")
-    if not settings.admin_api_key and not settings.api_key:
+    if not settings.admin_api_key and not settings.api_key and not settings.api_keys_file:
         log.warning("admin_api_open", detail="ADMIN_API_KEY is not set: /admin/* is open")
 
 
@@ -106,7 +106,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
 
     key_guard = api_key_guard(ring, Quotas())
     origins = allowed_origins(settings.cors_allow_origins)
-    warnings = open_api_warnings(settings.api_host, settings.api_key, settings.admin_api_key)
+    warnings = open_api_warnings(settings.api_host, settings.api_key or settings.api_keys_file,
+                                 settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
         route_handlers=[JobsController, SystemController, AdminController],

@@ -85,12 +85,16 @@ def _revoke(box: list[keyfile.KeysFile], name: str) -> str | None:
 
 
 def _audit(settings: Settings, action: str, name: str) -> None:
-    if not os.path.exists(settings.sqlite_db_path):
-        return
+    """The change, in the store's audit table (made if it does not exist yet); a store that cannot be written
+    does not undo the change: it is said on stderr."""
     from store import Store
 
-    store = Store.from_settings(settings)
     try:
-        store.audit(f"cli:{os.environ.get('USER', 'unknown')}", action, target=name)
-    finally:
-        store.close()
+        store = Store.from_settings(settings)
+        try:
+            store.audit(f"cli:{os.environ.get('USER', 'unknown')}", action, target=name)
+        finally:
+            store.close()
+    except Exception as exc:  # an unwritable or missing folder, a full disk
+        print(f"comfyui-worker keys: done, but not recorded in the audit table of "
+              f"SQLITE_DB_PATH={settings.sqlite_db_path}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -3,8 +3,8 @@
 -- Every statement that ends a job removes the request's comfy_org_api_key: it is kept only while the job can run.
 
 -- name: insert_job
-INSERT INTO jobs (id, status, priority, request, created_at, max_attempts, timeout_s)
-VALUES (:id, 'pending', :priority, :request, :created_at, :max_attempts, :timeout_s);
+INSERT INTO jobs (id, status, priority, request, created_at, max_attempts, timeout_s, owner)
+VALUES (:id, 'pending', :priority, :request, :created_at, :max_attempts, :timeout_s, :owner);
 
 -- name: insert_input
 INSERT INTO job_inputs (job_id, idx, name, data) VALUES (:job_id, :idx, :name, :data);

@@ -8,7 +8,9 @@ import re
 
 import msgspec
 
+from config.keys import KeyLimits
 from store import InvalidTransition, JobInfo, JobStatus, Store
+from store.clients import DEFAULT_OWNER
 from transports.errors import InvalidRequest, UnknownEndpoint
 from transports.render import has_stored_outputs
 from transports.requests import JobRequest, RunBody, validate_async
@@ -52,8 +54,12 @@ async def request(body: V2RunBody, service: JobService) -> JobRequest:
     return job
 
 
-async def submit(body: V2RunBody, service: JobService) -> V2Submitted:
-    submitted = await service.submit_batched(await request(body, service))
+async def submit(body: V2RunBody, service: JobService, owner: str = DEFAULT_OWNER,
+                 limits: KeyLimits | None = None) -> V2Submitted:
+    """The job, owned by ``owner`` (a named key's client) within its ``limits``. Raises OverQuota."""
+    limits = limits or KeyLimits()
+    submitted = await service.submit_batched(await request(body, service), owner, limits.max_pending,
+                                             limits.max_priority)
     return V2Submitted(id=submitted.job_id, status=RunPodStatus.IN_QUEUE)
 
 
@@ -61,8 +67,10 @@ def _position(service: JobService, job: JobInfo) -> int | None:
     return service.store.pending_position(job.id) if job.status is JobStatus.PENDING else None
 
 
-def status(service: JobService, job: JobInfo | str) -> V2Status:
-    """Raises JobNotFound."""
+def status(service: JobService, job: JobInfo | str, owner: str | None = None) -> V2Status:
+    """Raises JobNotFound (also for another client's job, when ``owner`` is given)."""
+    if isinstance(job, str):
+        service.store.check_owner(job, owner)
     info = service.store.get_job_info(job) if isinstance(job, str) else job
     return _status(service.store, info, _position(service, info))
 
@@ -74,9 +82,11 @@ def _status(store: Store, info: JobInfo, position: int | None) -> V2Status:
     return status_body(info, stored, position)
 
 
-async def status_async(service: JobService, job: JobInfo | str) -> V2Status:
+async def status_async(service: JobService, job: JobInfo | str, owner: str | None = None) -> V2Status:
     """``status``; a completed job's large outputs are read and encoded on a worker thread with a Store of its
     own, so the event loop keeps serving. Raises JobNotFound."""
+    if isinstance(job, str):
+        service.store.check_owner(job, owner)
     info = service.store.get_job_info(job) if isinstance(job, str) else job
     large = (info.status is JobStatus.COMPLETED and has_stored_outputs(info.result)
              and sum(ref.size for ref in service.store.output_refs(info.id)) > STREAM_OVER)
@@ -93,15 +103,17 @@ def _status_on_own_store(service: JobService, info: JobInfo) -> V2Status:
         store.close()
 
 
-def stream(service: JobService, job_id: str) -> V2Stream:
+def stream(service: JobService, job_id: str, owner: str | None = None) -> V2Stream:
     """Raises JobNotFound."""
+    service.store.check_owner(job_id, owner)
     info = service.store.get_job_info(job_id)
     return stream_body(info, _position(service, info))
 
 
-def cancel(service: JobService, job_id: str) -> V2Submitted:
+def cancel(service: JobService, job_id: str, owner: str | None = None) -> V2Submitted:
     """pending -> CANCELLED now; running -> stays IN_PROGRESS until its executor has stopped it; a finished job
     is left as it is (its status is the answer, as RunPod's). Raises JobNotFound."""
+    service.store.check_owner(job_id, owner)
     with contextlib.suppress(InvalidTransition):
         service.store.cancel(job_id)
         service.watcher.notify()

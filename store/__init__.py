@@ -17,10 +17,21 @@ from store.model import (
     Recovered,
     StuckReset,
 )
+from store.outbox import (
+    DEFAULT_EVENTS,
+    EVENTS,
+    Attempt,
+    Delivery,
+    DeliveryInfo,
+    DeliveryState,
+    WebhookFigures,
+    WebhookSpec,
+)
 from store.store import Store
 
 __all__ = [
-    "TERMINAL", "Component", "InfoPage", "InputImage", "InvalidTransition", "Job", "JobInfo", "JobNotFound",
+    "DEFAULT_EVENTS", "EVENTS", "TERMINAL", "Attempt", "Delivery", "DeliveryInfo", "DeliveryState", "WebhookFigures",
+    "WebhookSpec", "Component", "InfoPage", "InputImage", "InvalidTransition", "Job", "JobInfo", "JobNotFound",
     "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Progress", "Recovered", "Store", "StoreError",
     "StoreFull", "StuckReset",
 ]

@@ -25,6 +25,7 @@ from store.model import (
     Page,
     Progress,
 )
+from store.outbox import Outbox, WebhookSpec
 from store.queries import queries
 from store.recovery import Recovery
 from store.registry import Registry
@@ -79,19 +80,23 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
-# whom each write may concern (store.wakeup); a write not named here wakes every waiter
+# whom each write may concern (store.wakeup); a write not named here wakes every waiter. A write that may end
+# or start a job may have written a webhook event (the triggers of migration 0005): it wakes the delivery process
+_HOOK = frozenset({Wake.WEBHOOKS})
 WAKES: dict[str, frozenset[Wake]] = {
     "create_job": frozenset({Wake.JOBS}), "create_jobs": frozenset({Wake.JOBS}),
-    "release": frozenset({Wake.JOBS}),
+    "release": frozenset({Wake.JOBS}) | _HOOK,
     "requeue": EVERY, "_recover": EVERY, "reset_stuck": EVERY,  # requeued, or failed with no attempt left
-    "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
-    "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
-    "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
+    "_finish": frozenset({Wake.ENDS}) | _HOOK, "cancel": frozenset({Wake.ENDS}) | _HOOK,
+    "delete_job": frozenset({Wake.ENDS}), "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
+    "claim": _HOOK, "heartbeat": frozenset(), "record_progress": frozenset(),  # job.progress: the poll finds it
     "set_component": frozenset(), "clear_components": frozenset(),
+    "redeliver": _HOOK, "release_deliveries": _HOOK, "claim_deliveries": frozenset(),
+    "record_attempt": frozenset(), "cleanup_deliveries": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room):
+class Store(Recovery, Registry, Outbox, Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -158,10 +163,11 @@ class Store(Recovery, Registry, Room):
         priority: int = 0,
         max_attempts: int = 3,
         timeout_s: float | None = None,
+        webhook: WebhookSpec | None = None,
     ) -> Job:
         with write_transaction(self.conn):
             return self._insert_job(workflow, images=images, options=options, priority=priority,
-                                    max_attempts=max_attempts, timeout_s=timeout_s)
+                                    max_attempts=max_attempts, timeout_s=timeout_s, webhook=webhook)
 
     def get_job(self, job_id: str) -> Job:
         rows = self._rows("get_job", id=job_id)
@@ -365,7 +371,7 @@ class Store(Recovery, Registry, Room):
 
     def _insert_job(self, workflow: dict[str, Any], *, images: Iterable[InputImage] = (),
                     options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
-                    timeout_s: float | None = None) -> Job:
+                    timeout_s: float | None = None, webhook: WebhookSpec | None = None) -> Job:
         job_id, now = str(uuid.uuid4()), self.clock()
         # options first: a secret among them stays on the row's own page, which secure_delete wipes when scrubbed
         request = {"options": options or {}, "workflow": workflow}
@@ -376,6 +382,8 @@ class Store(Recovery, Registry, Room):
         for idx, image in enumerate(images):
             self.conn.execute(self.q["insert_input"],
                               {"job_id": job_id, "idx": idx, "name": image.name, "data": image.data})
+        if webhook is not None:
+            self._insert_webhook(job_id, webhook)
         return Job(id=job_id, status=JobStatus.PENDING, priority=priority, request=request, result=None,
                    error=None, created_at=now, started_at=None, completed_at=None, attempts=0,
                    max_attempts=max_attempts, timeout_s=timeout_s, worker_id=None, heartbeat_at=None,

@@ -33,6 +33,7 @@ from transports.http.controllers.system import SystemController
 from transports.http.errors import error_response
 from transports.limits import Limits
 from transports.service import JobService
+from transports.webhook_field import WebhookRules
 
 _MB = 1024 * 1024
 
@@ -80,7 +81,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s,
                                        limits=Limits.from_settings(settings),
-                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False))
+                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False),
+                                       webhooks=WebhookRules.from_settings(settings))
         services.append(app.state.service)
         if freeze_gc:
             lean.trim()  # collects, and gives start-up garbage back to the system

@@ -45,14 +45,14 @@ class JobsController(Controller):
     async def run(self, data: JSONBody[RunBody], service: Service) -> SubmitBody:
         """Queue a job; answered only once the job is committed to the store."""
         request = await validate_async(data, max_images=service.max_images, limits=service.limits,
-                                       policy=service.policy.current())
+                                       policy=service.policy.current(), webhooks=service.webhooks)
         return await service.submit_batched(request)
 
     @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
     async def runsync(self, data: JSONBody[RunBody], service: Service, wait: Wait = 60) -> Response[StatusBody]:
         """Queue a job and wait up to ``wait`` seconds for it to end; the status body either way."""
         request = await validate_async(data, max_images=service.max_images, limits=service.limits,
-                                       policy=service.policy.current())
+                                       policy=service.policy.current(), webhooks=service.webhooks)
         submitted = await service.submit_batched(request)
         return _status_response(await service.respond(await service.wait(submitted.job_id, wait)))
 

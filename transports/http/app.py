@@ -30,6 +30,7 @@ from transports.http.browsers import allowed_origins, cors_config, json_guard, o
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.system import SystemController
+from transports.http.controllers.webhooks import WebhooksController
 from transports.http.errors import error_response
 from transports.limits import Limits
 from transports.service import JobService
@@ -103,7 +104,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
     warnings = open_api_warnings(settings.api_host, settings.api_key, settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
-        route_handlers=[JobsController, SystemController, AdminController],
+        route_handlers=[JobsController, SystemController, AdminController, WebhooksController],
         lifespan=[store_lifespan],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),

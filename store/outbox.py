@@ -162,10 +162,9 @@ class Outbox:
             raise JobNotFound(f"no job {job_id}")
         return None
 
-    def next_delivery_due(self) -> float | None:
-        """When the next pending delivery is due (its lease included), or None."""
-        rows = self._wq("next_delivery_due")
-        return None if not rows or rows[0][0] is None else float(rows[0][0])
+    def deliveries_due(self) -> bool:
+        """Whether a claim would find anything: a read, so a wake-up with nothing to do takes no write lock."""
+        return bool(self._wq("any_due", now=self.clock()))
 
     def webhook_figures(self) -> WebhookFigures:
         counts = dict(self._wq("webhook_counts"))

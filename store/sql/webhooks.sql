@@ -13,6 +13,11 @@ WHERE id IN (SELECT id FROM webhook_outbox INDEXED BY webhook_outbox_due
   AND state = 'pending'
 RETURNING id, event_id, job_id, event, url, job, created_at, attempts;
 
+-- name: any_due
+-- a read before a claim: a wake-up with nothing due takes no write lock
+SELECT 1 FROM webhook_outbox INDEXED BY webhook_outbox_due
+WHERE state = 'pending' AND next_at <= :now AND (lease_until IS NULL OR lease_until < :now) LIMIT 1;
+
 -- name: release_deliveries
 -- pending (leased to :owner) -> pending (free): a delivery process restarted; its attempts in flight died
 UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = :owner AND state = 'pending';
@@ -51,10 +56,6 @@ SELECT name, n FROM webhook_counts;
 
 -- name: webhook_backlog
 SELECT count(*), min(created_at) FROM webhook_outbox INDEXED BY webhook_outbox_due WHERE state = 'pending';
-
--- name: next_delivery_due
-SELECT min(max(next_at, coalesce(lease_until, 0))) FROM webhook_outbox INDEXED BY webhook_outbox_due
-WHERE state = 'pending';
 
 -- name: cleanup_deliveries
 -- delivered | failed -> deleted, with their attempts, when done before :cutoff

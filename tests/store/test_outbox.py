@@ -189,3 +189,15 @@ def test_cleanup_removes_only_finished_old_deliveries(cstore: Store, clock: Cloc
     clock.now += 100
     assert cstore.cleanup_deliveries(50) == 1
     assert cstore.webhook_deliveries(done.id) == [] and len(cstore.webhook_deliveries(waiting.id)) == 1
+
+
+def test_deliveries_due_is_a_read_that_sees_what_a_claim_would(cstore: Store, clock: Clock) -> None:
+    assert not cstore.deliveries_due()
+    job = cstore.create_job(WORKFLOW, webhook=HOOK)
+    cstore.cancel(job.id)
+    changes = cstore.conn.total_changes()
+    assert cstore.deliveries_due() and cstore.conn.total_changes() == changes
+    cstore.claim_deliveries("a", limit=10, lease_s=30)
+    assert not cstore.deliveries_due()  # leased
+    clock.now += 31
+    assert cstore.deliveries_due()

@@ -92,6 +92,8 @@ class Deliverer:
         if free <= 0:
             return
         try:
+            if not self.store.deliveries_due():
+                return
             claimed = self.store.claim_deliveries(self.config.owner, limit=free,
                                                   lease_s=self.config.timeout_s + LEASE_MARGIN_S)
         except Exception as exc:  # a locked or full store: the next poll tries again

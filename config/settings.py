@@ -150,6 +150,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     node_denylist: Annotated[str, _d("comma-separated node class types that never run (400 at submit)")] = ""
     node_allowlist: Annotated[str, _d("comma-separated node class types; set = only these run (400 at submit)")] = ""
 
+    # --- webhooks (issue 13) ------------------------------------------------------------------------------
+    webhook_url: Annotated[str | None, _d("default webhook URL of every job that names none")] = None
+    webhook_secret: Annotated[str | None, _d("Standard Webhooks signing secret (whsec_ + base64); unset: unsigned")] = (
+        None
+    )
+    webhook_allow_private: Annotated[bool, _d("let webhooks reach loopback, private and link-local addresses")] = (
+        False
+    )
+    webhook_timeout_s: Annotated[PosFloat, _d("one webhook attempt's time limit (connect to answer)")] = 10.0
+    webhook_max_age_s: Annotated[PosFloat, _d("an event undelivered this long after it happened is given up")] = (
+        86400.0
+    )
+    webhook_retry_base_s: Annotated[PosFloat, _d("wait after a webhook's first failed attempt (doubles each try)")] = (
+        5.0
+    )
+    webhook_retry_max_s: Annotated[PosFloat, _d("longest wait between two webhook attempts (Retry-After too)")] = (
+        3600.0
+    )
+    webhook_concurrency: Annotated[PosInt, _d("webhook attempts in flight at once")] = 16
+    webhook_progress_interval_s: Annotated[PosFloat, _d("job.progress events at most this often per job")] = 5.0
+    webhook_inline_outputs_mb: Annotated[NonNegFloat, _d("outputs inlined in a webhook body up to this total; "
+                                                         "the rest as download URLs")] = 1.0
+    public_base_url: Annotated[str | None, _d("the API's public URL (https://host[:port]): webhook download URLs "
+                                              "are absolute under it (unset: paths)")] = None
+
     # --- supervisor -----------------------------------------------------------------------------------------
     restart_backoff_max_s: Annotated[PosFloat, _d("cap of the restart backoff of a crashed child")] = 30.0
     restart_max_failures: Annotated[PosInt, _d("failures within RESTART_WINDOW_S that make a child fatal")] = 5

@@ -26,6 +26,7 @@ from store.model import (
     Page,
     Progress,
 )
+from store.outbox import Outbox, WebhookSpec
 from store.queries import queries
 from store.queue import Queue
 from store.recovery import Recovery
@@ -81,19 +82,24 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
 
 
-# whom each write may concern (store.wakeup); a write not named here wakes every waiter
+# whom each write may concern (store.wakeup); a write not named here wakes every waiter. A write that may end
+# or start a job may have written a webhook event (the triggers of migration 0005): it wakes the delivery process
+_HOOK = frozenset({Wake.WEBHOOKS})
 WAKES: dict[str, frozenset[Wake]] = {
     "create_job": frozenset({Wake.JOBS}), "create_jobs": frozenset({Wake.JOBS}),
-    "release": frozenset({Wake.JOBS}),
+    "release": frozenset({Wake.JOBS}) | _HOOK,
     "requeue": EVERY, "_recover": EVERY, "reset_stuck": EVERY,  # requeued, or failed with no attempt left
-    "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
-    "_cleanup": frozenset({Wake.ENDS}), "purge_pending": frozenset({Wake.ENDS}), "_evict": frozenset(),
-    "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
+    "_finish": frozenset({Wake.ENDS}) | _HOOK, "cancel": frozenset({Wake.ENDS}) | _HOOK,
+    "delete_job": frozenset({Wake.ENDS}), "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
+    "purge_pending": frozenset({Wake.ENDS}) | _HOOK,
+    "claim": _HOOK, "heartbeat": frozenset(), "record_progress": frozenset(),  # job.progress: the poll finds it
     "set_component": frozenset(), "clear_components": frozenset(), "audit": frozenset(),
+    "redeliver": _HOOK, "release_deliveries": _HOOK, "claim_deliveries": frozenset(),
+    "record_attempt": frozenset(), "cleanup_deliveries": frozenset(),
 }
 
 
-class Store(Clients, Recovery, Registry, Room, Queue):
+class Store(Clients, Recovery, Registry, Outbox, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -162,10 +168,11 @@ class Store(Clients, Recovery, Registry, Room, Queue):
         max_attempts: int = 3,
         timeout_s: float | None = None,
         owner: str = DEFAULT_OWNER,
+        webhook: WebhookSpec | None = None,
     ) -> Job:
         with write_transaction(self.conn):
             return self._insert_job(workflow, images=images, options=options, priority=priority,
-                                    max_attempts=max_attempts, timeout_s=timeout_s, owner=owner)
+                                    max_attempts=max_attempts, timeout_s=timeout_s, owner=owner, webhook=webhook)
 
     def get_job(self, job_id: str) -> Job:
         rows = self._rows("get_job", id=job_id)
@@ -374,7 +381,8 @@ class Store(Clients, Recovery, Registry, Room, Queue):
 
     def _insert_job(self, workflow: dict[str, Any], *, images: Iterable[InputImage] = (),
                     options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
-                    timeout_s: float | None = None, owner: str = DEFAULT_OWNER) -> Job:
+                    timeout_s: float | None = None, owner: str = DEFAULT_OWNER,
+                    webhook: WebhookSpec | None = None) -> Job:
         job_id, now = str(uuid.uuid4()), self.clock()
         # options first: a secret among them stays on the row's own page, which secure_delete wipes when scrubbed
         request = {"options": options or {}, "workflow": workflow}
@@ -385,6 +393,8 @@ class Store(Clients, Recovery, Registry, Room, Queue):
         for idx, image in enumerate(images):
             self.conn.execute(self.q["insert_input"],
                               {"job_id": job_id, "idx": idx, "name": image.name, "data": image.data})
+        if webhook is not None:
+            self._insert_webhook(job_id, webhook)
         return Job(id=job_id, status=JobStatus.PENDING, priority=priority, request=request, result=None,
                    error=None, created_at=now, started_at=None, completed_at=None, attempts=0,
                    max_attempts=max_attempts, timeout_s=timeout_s, worker_id=None, heartbeat_at=None,

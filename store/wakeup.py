@@ -44,6 +44,7 @@ class Wake(enum.Enum):
 
     JOBS = "jobs"  # a job to claim (submitted, requeued, released): the executor's claim loop
     ENDS = "ends"  # a job's end, or its deletion: the transports' job watchers
+    WEBHOOKS = "webhooks"  # a webhook event to deliver: the delivery process (transports/webhooks)
 
 
 EVERY = frozenset(Wake)

@@ -43,3 +43,12 @@ def transport_spec(settings: Settings, environ: dict[str, str],
     oneshot = kind == "runpod" and not settings.serve_api_locally and "RUNPOD_WEBHOOK_GET_JOB" not in environ
     return ProcessSpec(name=kind, kind=kind, argv=command(kind), env=secrets.environment(kind, environ),
                        oneshot=oneshot)
+
+
+def webhooks_spec(settings: Settings, environ: dict[str, str], commands: dict[str, object]) -> ProcessSpec | None:
+    """The webhook delivery process: in HTTP mode, always (any job may name a webhook); None in RunPod mode,
+    where the platform delivers RunPod's own webhooks and a request has no webhook field."""
+    if not settings.http_api_mode or "webhooks" not in commands:
+        return None
+    return ProcessSpec(name="webhooks", kind="webhooks", argv=command("webhooks"),
+                       env=secrets.environment("webhooks", environ))

@@ -48,13 +48,14 @@ COMPONENT_RETRY_S = 2.0  # component states a full (or failing) store refused ar
 class Daemon:
     def __init__(self, store: Store, instances: list[Instance], transport: ManagedProcess | None, *,
                  log: Any, stop_timeout_s: float, shutdown_grace_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, helpers: list[ManagedProcess] | None = None) -> None:
         self.store = store
         self.clock = clock
         self.unwritten: dict[str, dict[str, Any]] = {}  # component -> its latest state the store refused
         self.retry_components_at: float | None = None  # set while the store refuses component writes
         self.instances = instances
         self.transport = transport
+        self.helpers = helpers or []  # children that need only the store (the webhook deliverer): stopped last
         self.log = log
         self.stop_timeout_s = stop_timeout_s
         self.shutdown_grace_s = shutdown_grace_s
@@ -72,7 +73,7 @@ class Daemon:
     @property
     def processes(self) -> list[ManagedProcess]:
         procs = [p for i in self.instances for p in (i.comfyui, i.executor)]
-        return procs + ([self.transport] if self.transport else [])
+        return procs + ([self.transport] if self.transport else []) + self.helpers
 
     def accepting(self) -> bool:
         return self.phase is Phase.RUNNING
@@ -101,6 +102,8 @@ class Daemon:
             inst.comfyui.start()
         if self.transport:
             self.transport.start()
+        for helper in self.helpers:
+            helper.start()
         self._handle_events()
 
     # --- one step of the loop ------------------------------------------------------------------------------
@@ -250,6 +253,8 @@ class Daemon:
             self.phase = Phase.STOP_COMFYUI
             for inst in self.instances:
                 inst.comfyui.stop(self.stop_timeout_s)
+            for helper in self.helpers:  # what the executors' last transitions wrote is delivered meanwhile
+                helper.stop(self.stop_timeout_s)
         if self.phase in (Phase.STOP_COMFYUI, Phase.FORCED) and not any(p.alive for p in self.processes):
             for proc in self.processes:
                 if proc.state in (S.BACKOFF, S.EXITED):

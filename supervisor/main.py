@@ -12,6 +12,7 @@ from typing import Any
 
 from config import keys as keyfile
 from config import lean
+from config import webhooks as webhook_settings
 from config.logging import configure, get_logger
 from config.settings import Settings
 from store import Store
@@ -37,6 +38,8 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
         return f"COMFYUI_PATH={settings.comfyui_path} has no main.py"
     if children.transport_spec(settings, {}, commands) is None:
         return "the transport's command is missing from this installation"
+    if why := webhook_settings.problem(settings):
+        return why
     try:
         comfyui.gpu_ids(settings)
     except ValueError as exc:
@@ -84,8 +87,10 @@ def build(settings: Settings, store: Store, spawner: Spawner, commands: dict[str
                                   executor=executor))
     transport_spec = children.transport_spec(settings, env, commands)
     transport = ManagedProcess(transport_spec, **common) if transport_spec else None  # type: ignore[arg-type]
+    webhooks_spec = children.webhooks_spec(settings, env, commands)
+    helpers = [ManagedProcess(webhooks_spec, **common)] if webhooks_spec else []  # type: ignore[arg-type]
     return Daemon(store, instances, transport, log=log, stop_timeout_s=settings.stop_timeout_s,
-                  shutdown_grace_s=settings.shutdown_grace_s, clock=clock)  # type: ignore[arg-type]
+                  shutdown_grace_s=settings.shutdown_grace_s, clock=clock, helpers=helpers)  # type: ignore[arg-type]
 
 
 def open_store(settings: Settings, log: Any) -> Store:

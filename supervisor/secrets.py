@@ -2,7 +2,8 @@
 
 ComfyUI runs third-party custom nodes, so it gets none (the executor hands it the Comfy.org key per prompt).
 The executor stores outputs in S3 and passes the Comfy.org key; the HTTP transport checks API keys; the RunPod
-transport talks to RunPod's job API and may offload large results to S3.
+transport talks to RunPod's job API and may offload large results to S3; the webhook deliverer signs with
+WEBHOOK_SECRET.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Secret(enum.Enum):
               "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
     COMFY_ORG = (env_name("comfy_org_api_key"),)
     RUNPOD = ("RUNPOD_AI_API_KEY", "RUNPOD_API_KEY")  # the RunPod SDK's key to its job API
+    WEBHOOK = (env_name("webhook_secret"),)  # signs webhooks
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -33,6 +35,7 @@ NEEDS: dict[str, frozenset[Secret]] = {
     "executor": frozenset({Secret.BUCKET, Secret.COMFY_ORG}),
     "http": frozenset({Secret.API_KEYS}),
     "runpod": frozenset({Secret.BUCKET, Secret.RUNPOD}),
+    "webhooks": frozenset({Secret.WEBHOOK}),
 }
 
 ALL: frozenset[str] = frozenset(name for secret in Secret for name in secret.names)

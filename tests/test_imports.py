@@ -52,6 +52,10 @@ FORBIDDEN: dict[str, set[str]] = {
                                                                      "attr"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",
                                                          "websockets"},
+    # the webhook deliverer: the store, h11 and its own module only (no framework, no pooled client)
+    "webhooks": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"httpx", "httpcore", "aiohttp", "requests",
+                                                                     "urllib3", "executor", "websockets", "attr",
+                                                                     "anyio"},
     # the SDK's command line: its SSH tools
     "runpod": CONSOLE_EXTRAS | NO_BUCKET | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
 }
@@ -109,7 +113,7 @@ def test_http_mode_processes_import_only_their_role(tmp_path: Path, dumps: tuple
     finally:
         daemon.close()
     found = modules_by_role(out)
-    assert set(found) == {"supervisor", "executor", "http"}, sorted(found)
+    assert set(found) == {"supervisor", "executor", "http", "webhooks"}, sorted(found)
     assert {name: offending(name, modules) for name, modules in found.items()} == {name: [] for name in found}
 
 

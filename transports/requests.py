@@ -15,12 +15,13 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from msgspec import Meta
 
-from store import InputImage
+from store import InputImage, WebhookSpec
 from store.policy import OPEN as OPEN_POLICY
 from store.policy import WorkflowPolicy
 from transports.errors import InvalidRequest
 from transports.images import check_name, decode_image
 from transports.limits import DEFAULT_LIMITS, Limits
+from transports.webhook_field import WebhookRules, webhook_spec
 from transports.workflow_policy import check as check_policy
 
 T = TypeVar("T")
@@ -59,6 +60,12 @@ class RunBody(msgspec.Struct, frozen=True, kw_only=True):
     comfy_org_api_key: str | None = None
     include_temp: bool | None = None
     input: Annotated[JobInput | str | None, Meta(description="RunPod-style wrapper of the job")] = None
+    webhook: Annotated[str | None, Meta(description="URL that gets the job's events (POST, Standard Webhooks)")] = (
+        None
+    )
+    webhook_events: Annotated[list[str] | None, Meta(description="job.started, job.progress, job.completed, "
+                                                                 "job.failed, job.cancelled (default: the last "
+                                                                 "three)")] = None
 
 
 class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +76,7 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
     priority: int = 0
     timeout_s: float | None = None
     options: dict[str, Any] = {}
+    webhook: WebhookSpec | None = None
 
 
 def _unwrap(body: RunBody) -> JobInput:
@@ -120,9 +128,14 @@ def _images(images: list[ImageBody] | None, max_images: int) -> tuple[InputImage
 
 
 def validate(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
-             policy: WorkflowPolicy = OPEN_POLICY) -> JobRequest:
-    """Check a decoded body; raises InvalidRequest with a message naming the bad node or image."""
+             policy: WorkflowPolicy = OPEN_POLICY, webhooks: WebhookRules | None = None) -> JobRequest:
+    """Check a decoded body; raises InvalidRequest with a message naming the bad node, image or field.
+
+    ``webhooks``: the rules of the webhook fields, where this transport delivers webhooks (else refused)."""
     job = _unwrap(body)
+    if webhooks is None and (body.webhook is not None or body.webhook_events is not None):
+        raise InvalidRequest("'webhook' is not available on this transport", field="webhook")
+    webhook = webhook_spec(body.webhook, body.webhook_events, webhooks) if webhooks else None
     check_workflow(job.workflow)
     limits.check_workflow(job.workflow)
     check_policy(policy, job.workflow, (image.name for image in job.images or ()))
@@ -134,7 +147,7 @@ def validate(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
     if job.include_temp is not None:
         options["include_temp"] = job.include_temp
     return JobRequest(workflow=job.workflow, images=images, priority=job.priority,
-                      timeout_s=job.timeout_s, options=options)
+                      timeout_s=job.timeout_s, options=options, webhook=webhook)
 
 
 def _carries_images(body: RunBody) -> bool:
@@ -143,11 +156,12 @@ def _carries_images(body: RunBody) -> bool:
 
 
 async def validate_async(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
-                         policy: WorkflowPolicy = OPEN_POLICY) -> JobRequest:
+                         policy: WorkflowPolicy = OPEN_POLICY, webhooks: WebhookRules | None = None) -> JobRequest:
     """``validate``, in a worker thread when there are images to decode, so the event loop keeps serving."""
     if _carries_images(body):
-        return await asyncio.to_thread(validate, body, max_images=max_images, limits=limits, policy=policy)
-    return validate(body, max_images=max_images, limits=limits, policy=policy)
+        return await asyncio.to_thread(validate, body, max_images=max_images, limits=limits, policy=policy,
+                                       webhooks=webhooks)
+    return validate(body, max_images=max_images, limits=limits, policy=policy, webhooks=webhooks)
 
 
 def _decode(raw: bytes | str, kind: type[T], where: str = "body") -> T:

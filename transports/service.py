@@ -32,6 +32,7 @@ from transports.render import OutputsMode, has_stored_outputs, render_status, su
 from transports.requests import JobRequest
 from transports.streaming import STREAM_OVER, BodyStream, output_stream, status_stream
 from transports.watcher import JobWatcher
+from transports.webhook_field import WebhookRules
 from transports.workflow_policy import PolicySource
 
 
@@ -59,11 +60,13 @@ class JobService:
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.5, store_wakeup: bool = True,
                  node_lists: NodeLists | None = None, heartbeat_stale_s: float = 30.0,
-                 limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None) -> None:
+                 limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None,
+                 webhooks: WebhookRules | None = None) -> None:
         self.store = store
         self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
         self.limits = limits  # what a request may ask of ComfyUI (checked by transports.requests)
+        self.webhooks = webhooks  # the rules of a request's webhook field (None: this transport has no webhooks)
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s
         self.heartbeat_stale_s = heartbeat_stale_s
@@ -77,7 +80,7 @@ class JobService:
     def _spec(self, request: JobRequest, owner: str = DEFAULT_OWNER) -> dict[str, Any]:
         return {"workflow": request.workflow, "images": request.images, "options": request.options,
                 "priority": request.priority, "max_attempts": self.max_attempts,
-                "timeout_s": request.timeout_s or self.default_timeout_s, "owner": owner}
+                "timeout_s": request.timeout_s or self.default_timeout_s, "owner": owner, "webhook": request.webhook}
 
     def submit(self, request: JobRequest, owner: str = DEFAULT_OWNER) -> SubmitBody:
         """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""

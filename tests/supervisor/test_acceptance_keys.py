@@ -137,6 +137,16 @@ def _v2_health(k: Keys, job: str) -> None:  # RunPod's endpoint counts: numbers,
     assert set(body) == {"jobs", "workers"} and job not in json.dumps(body)
 
 
+def _webhooks(k: Keys, job: str) -> None:
+    assert k.call("bob", "GET", f"/jobs/{job}/webhooks").status_code == 404
+    assert k.call("alice", "GET", f"/jobs/{job}/webhooks").status_code == 200
+
+
+def _redeliver(k: Keys, job: str) -> None:
+    assert k.call("bob", "POST", f"/jobs/{job}/webhooks/redeliver").status_code == 404
+    assert k.call("alice", "POST", f"/jobs/{job}/webhooks/redeliver").status_code == 409  # it has no webhook
+
+
 CHECKS: dict[tuple[str, str], Check] = {
     ("GET", "/status/{job_id}"): _status,
     ("POST", "/cancel/{job_id}"): _cancel,
@@ -149,6 +159,8 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/admin/cleanup"): _admin("POST", "/admin/cleanup"),
     ("POST", "/admin/reset-stuck"): _admin("POST", "/admin/reset-stuck"),
     ("DELETE", "/admin/job/{job_id}"): _admin("DELETE", "/admin/job/{job_id}"),
+    ("GET", "/jobs/{job_id}/webhooks"): _webhooks,
+    ("POST", "/jobs/{job_id}/webhooks/redeliver"): _redeliver,
     ("GET", "/v2/{endpoint_id}/status/{job_id}"): _v2_job("GET", "status"),
     ("POST", "/v2/{endpoint_id}/status/{job_id}"): _v2_job("POST", "status"),
     ("GET", "/v2/{endpoint_id}/stream/{job_id}"): _v2_job("GET", "stream"),

@@ -33,10 +33,12 @@ from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.runpod_api import RunPodController
 from transports.http.controllers.system import SystemController
+from transports.http.controllers.webhooks import WebhooksController
 from transports.http.errors import error_response
 from transports.http.quotas import Quotas
 from transports.limits import Limits
 from transports.service import JobService
+from transports.webhook_field import WebhookRules
 
 _MB = 1024 * 1024
 
@@ -85,7 +87,8 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s,
                                        limits=Limits.from_settings(settings),
-                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False))
+                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False),
+                                       webhooks=WebhookRules.from_settings(settings))
         services.append(app.state.service)
         if freeze_gc:
             lean.trim()  # collects, and gives start-up garbage back to the system
@@ -112,7 +115,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                  settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
-        route_handlers=[JobsController, SystemController, AdminController, RunPodController],
+        route_handlers=[JobsController, SystemController, AdminController, RunPodController, WebhooksController],
         state=State({"v2_endpoint_id": settings.v2_endpoint_id}),
         lifespan=[store_lifespan],
         dependencies={

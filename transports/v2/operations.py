@@ -46,9 +46,9 @@ async def request(body: V2RunBody, service: JobService) -> JobRequest:
         raise InvalidRequest("'policy.ttl' is not supported: this daemon keeps a queued job until it runs or is "
                              "cancelled (cancel it with /cancel, or set 'policy.executionTimeout' to bound its run)",
                              field="policy.ttl")
-    # TODO(issue 13): pass body.webhook to the job the way /run's webhook field does, once /run has one
-    job = await validate_async(RunBody(input=body.input), max_images=service.max_images, limits=service.limits,
-                               policy=service.policy.current())
+    # RunPod's top-level ``webhook``: the job's events (job.completed, job.failed, job.cancelled), as for /run
+    job = await validate_async(RunBody(input=body.input, webhook=body.webhook), max_images=service.max_images,
+                               limits=service.limits, policy=service.policy.current(), webhooks=service.webhooks)
     if policy is not None and policy.execution_timeout is not None:
         job = msgspec.structs.replace(job, timeout_s=policy.execution_timeout / 1000)
     return job

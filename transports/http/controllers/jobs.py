@@ -34,7 +34,7 @@ Index = Annotated[int, PathParameter(ge=0, le=1_000_000, description="output_ind
 async def _submit(connection: Request[Any, Any, Any], data: RunBody, service: JobService,
                   caller: Caller) -> SubmitBody:
     request = await validate_async(data, max_images=service.max_images, limits=service.limits,
-                                   policy=service.policy.current())
+                                   policy=service.policy.current(), webhooks=service.webhooks)
     submitted = await service.submit_batched(request, caller.name, caller.limits.max_pending,
                                              caller.limits.max_priority)
     connection.state["job_id"] = submitted.job_id  # for the access log

@@ -13,6 +13,7 @@ import msgspec
 from store.connection import Synchronous, connect, migrate, write_transaction
 from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
+from store.fetched import Fetched
 from store.model import (
     InfoPage,
     InputImage,
@@ -29,6 +30,7 @@ from store.queries import queries
 from store.recovery import Recovery
 from store.registry import Registry
 from store.room import Room, writes
+from store.sources import InputRef
 from store.wakeup import EVERY, Poker, Wake
 
 _encode = msgspec.json.Encoder().encode
@@ -86,12 +88,12 @@ WAKES: dict[str, frozenset[Wake]] = {
     "requeue": EVERY, "_recover": EVERY, "reset_stuck": EVERY,  # requeued, or failed with no attempt left
     "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
     "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
-    "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
+    "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(), "add_fetched_input": frozenset(),
     "set_component": frozenset(), "clear_components": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room):
+class Store(Recovery, Registry, Fetched, Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -158,10 +160,11 @@ class Store(Recovery, Registry, Room):
         priority: int = 0,
         max_attempts: int = 3,
         timeout_s: float | None = None,
+        references: Iterable[InputRef] = (),
     ) -> Job:
         with write_transaction(self.conn):
             return self._insert_job(workflow, images=images, options=options, priority=priority,
-                                    max_attempts=max_attempts, timeout_s=timeout_s)
+                                    max_attempts=max_attempts, timeout_s=timeout_s, references=references)
 
     def get_job(self, job_id: str) -> Job:
         rows = self._rows("get_job", id=job_id)
@@ -365,10 +368,12 @@ class Store(Recovery, Registry, Room):
 
     def _insert_job(self, workflow: dict[str, Any], *, images: Iterable[InputImage] = (),
                     options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
-                    timeout_s: float | None = None) -> Job:
+                    timeout_s: float | None = None, references: Iterable[InputRef] = ()) -> Job:
         job_id, now = str(uuid.uuid4()), self.clock()
         # options first: a secret among them stays on the row's own page, which secure_delete wipes when scrubbed
-        request = {"options": options or {}, "workflow": workflow}
+        request: dict[str, Any] = {"options": options or {}, "workflow": workflow}
+        if refs := [msgspec.to_builtins(ref) for ref in references]:  # fetched by the executor (store/sources.py)
+            request["references"] = refs
         self.conn.execute(self.q["insert_job"], {
             "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
             "max_attempts": max_attempts, "timeout_s": timeout_s,

@@ -70,7 +70,7 @@ class JobService:
     def _spec(self, request: JobRequest) -> dict[str, Any]:
         return {"workflow": request.workflow, "images": request.images, "options": request.options,
                 "priority": request.priority, "max_attempts": self.max_attempts,
-                "timeout_s": request.timeout_s or self.default_timeout_s}
+                "timeout_s": request.timeout_s or self.default_timeout_s, "references": request.references}
 
     def submit(self, request: JobRequest) -> SubmitBody:
         """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""

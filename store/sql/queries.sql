@@ -262,3 +262,9 @@ SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE j
 
 -- name: output_ref
 SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE job_id = :job_id AND idx = :idx;
+
+-- name: insert_fetched_input
+-- an input the executor fetched (store/sources.py), kept so a retry never fetches it again: only by the worker
+-- running the job
+INSERT INTO job_inputs (job_id, idx, name, data)
+SELECT id, :idx, :name, :data FROM jobs WHERE id = :job_id AND status = 'running' AND worker_id = :worker_id;

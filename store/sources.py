@@ -47,7 +47,7 @@ def is_reference(text: str) -> bool:
 class InputSources:
     """Where inputs may come from: the address policy for URLs, the buckets for ``s3://``."""
 
-    addresses: AddressPolicy = AddressPolicy()
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)
     buckets: frozenset[str] = field(default=frozenset())
 
     @classmethod

@@ -52,7 +52,8 @@ async def test_invalid_input_fails_with_a_message_and_writes_no_job(store: Store
     handler = handler_factory()
     bad_image = {"workflow": save_workflow(), "images": [{"name": "a.png", "image": b64(b"not an image")}]}
     output = await handler({"id": "rp-4", "input": bad_image})
-    assert output["error"] == "input 'a.png' is not a PNG, JPEG, WebP or GIF image, an MP4 or WebM video, or WAV, MP3, FLAC or Ogg audio"
+    assert output["error"] == ("input 'a.png' is not a PNG, JPEG, WebP or GIF image, an MP4 or WebM video, or WAV, "
+                               "MP3, FLAC or Ogg audio")
     assert output["details"] == {"type": "invalid_input", "message": output["error"], "image": "a.png"}
     missing = await handler({"id": "rp-5", "input": None})
     assert "'workflow'" in missing["error"] and missing["details"]["type"] == "invalid_input"

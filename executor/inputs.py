@@ -18,7 +18,7 @@ from typing import Any
 from executor.comfy_client import ComfyClient
 from executor.errors import InvalidInput
 from store import InputImage
-from store.media import MediaLimits, MediaRefused, upload_name
+from store.media import KNOWN, MediaLimits, MediaRefused, recognise, upload_name
 
 
 def check_name(name: str) -> None:
@@ -34,9 +34,11 @@ def check_name(name: str) -> None:
         raise InvalidInput(f"input image name {name!r} ends like a ComfyUI folder annotation", name=name)
 
 
-def check_inputs(images: Iterable[InputImage], limits: MediaLimits) -> dict[str, str]:
-    """Raise InvalidInput for an unsafe or duplicate name, or bytes that are no input file we take or over a
-    limit (before uploading); returns each input's name -> the name to upload it under."""
+def check_inputs(images: Iterable[InputImage], limits: MediaLimits | None) -> dict[str, str]:
+    """Raise InvalidInput for an unsafe or duplicate name, or bytes that are no input file we take (before
+    uploading); returns each input's name -> the name to upload it under. With ``limits`` (a job with fetched
+    inputs) every input is checked against them too, all together (MAX_REQUEST_PIXELS); without, the transport
+    did so at submit and a corrupt header is left for ComfyUI to report."""
     seen: set[str] = set()
     for image in images:
         check_name(image.name)
@@ -44,10 +46,17 @@ def check_inputs(images: Iterable[InputImage], limits: MediaLimits) -> dict[str,
             raise InvalidInput(f"input image name {image.name!r} given twice", name=image.name)
         seen.add(image.name)
     try:
-        checked = limits.check_all((image.name, image.data) for image in images)
+        if limits is not None:
+            return {c.name: upload_name(c.name, c.media) for c in limits.check_all((i.name, i.data) for i in images)}
     except MediaRefused as exc:
         raise InvalidInput(exc.message, **exc.details) from None
-    return {c.name: upload_name(c.name, c.media) for c in checked}
+    names = {}
+    for image in images:
+        media = recognise(image.data)
+        if media is None:
+            raise InvalidInput(f"input {image.name!r} is not {KNOWN}", name=image.name)
+        names[image.name] = upload_name(image.name, media)
+    return names
 
 
 def job_subfolder(job_id: str) -> str:
@@ -55,7 +64,7 @@ def job_subfolder(job_id: str) -> str:
 
 
 async def upload_inputs(client: ComfyClient, job_id: str, images: list[InputImage],
-                        limits: MediaLimits) -> dict[str, str]:
+                        limits: MediaLimits | None = None) -> dict[str, str]:
     """Upload every input into the job's subfolder; returns original name -> name the workflow must use."""
     names = check_inputs(images, limits)
     return {image.name: await client.upload_image(image.data, names[image.name], job_subfolder(job_id))

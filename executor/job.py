@@ -169,7 +169,8 @@ class JobRun:
         except PolicyViolation as exc:
             raise InvalidInput(exc.message, **exc.details) from None
         images = await references.fetch_missing(self.rt.fetcher, self.rt.store, self.job, self.rt.worker_id, images)
-        renames = await inputs.upload_inputs(self.rt.client, self.job.id, images, self.rt.fetcher.media)
+        limits = self.rt.fetcher.media if refs else None  # inline ones were checked at submit
+        renames = await inputs.upload_inputs(self.rt.client, self.job.id, images, limits)
         if renames:
             self.log.debug("inputs_uploaded", count=len(renames))
         return inputs.rewrite_workflow(self.job.workflow, renames)

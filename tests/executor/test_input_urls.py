@@ -6,12 +6,15 @@ what they test."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from executor.fetch import FetchLimits, fetch_url
 from store import InputImage, JobStatus, Store
+from store.addresses import AddressPolicy, IPAddress, Target
 from store.sources import InputRef
 from tests.executor.conftest import load_workflow, png, wait_status
 from tests.fake_comfyui.harness import FakeComfyUI
@@ -178,3 +181,21 @@ async def test_a_host_off_the_allow_list_is_refused(store: Store, fake_comfyui: 
     job = url_job(store, ("in.png", server.url("/in.png")))
     error = await failed(store, fake_comfyui, job.id, executor_factory, input_url_allowed_hosts=".example.com")
     assert "allow-list" in error["reason"] and server.requests == []
+
+
+async def test_connects_only_to_the_resolved_address_naming_the_urls_host(server: InputServer) -> None:
+    """The name is resolved once per hop, by the policy's resolver; the connection goes to what it returned
+    (never resolving again: no DNS rebinding in between) and says the URL's host in ``Host``."""
+    asked: list[str] = []
+
+    def resolver(target: Target, policy: AddressPolicy) -> list[IPAddress]:
+        asked.append(target.host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    server.route("/in.png", Reply(302, headers={"Location": f"http://cdn.test.invalid:{server.port}/real.png"}))
+    server.route("/real.png", Reply(200, png(7)))
+    data = await fetch_url(f"http://images.test.invalid:{server.port}/in.png", AddressPolicy(allow_private=True),
+                           FetchLimits(max_bytes=1 << 20, timeout_s=5), resolver=resolver)
+    assert data == png(7) and asked == ["images.test.invalid", "cdn.test.invalid"]
+    assert server.requests == [("/in.png", f"images.test.invalid:{server.port}"),
+                               ("/real.png", f"cdn.test.invalid:{server.port}")]

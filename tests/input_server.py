@@ -6,6 +6,7 @@ path can fail first and then succeed. Every request is recorded (path and ``Host
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,7 +57,7 @@ def _handler(owner: InputServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             with owner.lock:
                 owner.requests.append((self.path, self.headers.get("Host", "")))
             reply = owner.next_reply(self.path)
@@ -75,12 +76,10 @@ def _handler(owner: InputServer) -> type[BaseHTTPRequestHandler]:
                 return
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            try:
+            with contextlib.suppress(OSError):  # the client stopped reading (too large)
                 self.wfile.write(reply.body)
-            except OSError:
-                pass  # the client stopped reading (too large)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Handler

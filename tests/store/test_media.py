@@ -62,5 +62,5 @@ def test_text_named_like_a_video_is_refused() -> None:
 
 def test_two_inputs_stored_under_one_name_are_refused() -> None:
     """``a.mp4`` holding WebM would be stored as ``a.webm``: the name of another input."""
-    with pytest.raises(MediaRefused, match="a.webm"):
+    with pytest.raises(MediaRefused, match=r"a\.webm"):
         LIMITS.check_all([("a.webm", m.WEBM), ("a.mp4", m.WEBM)])

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import h11
 
 from store.addresses import AddressPolicy, AddressRefused, IPAddress, Target, check_url, resolve
+from store.sources import shown
 
 READ_SIZE = 256 * 1024
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -63,7 +64,7 @@ async def fetch_url(url: str, policy: AddressPolicy, limits: FetchLimits, *,
 
 async def _follow(url: str, policy: AddressPolicy, limits: FetchLimits, resolver: Resolver) -> bytes:
     for hop in range(limits.max_redirects + 1):
-        where = "" if hop == 0 else f"redirect {hop} to {url[:200]!r} "
+        where = "" if hop == 0 else f"redirect {hop} to {shown(url)!r} "  # no query: it may hold a signature
         try:
             target = check_url(url, policy)
             addresses = await asyncio.to_thread(resolver, target, policy)

@@ -149,12 +149,14 @@ async def test_a_redirect_to_a_refused_address_is_never_followed(location: str, 
                                                                  executor_factory) -> None:
     """0.0.0.0 and [::] reach the host itself; localhost is not on the allow-list; file: is no URL we fetch."""
     server.route("/real.png", Reply(200, png(1)))
-    url = server.route("/moved", Reply(302, headers={"Location": location.format(port=server.port)}))
+    target = location.format(port=server.port) + "?X-Amz-Signature=secret"
+    url = server.route("/moved", Reply(302, headers={"Location": target}))
     job = url_job(store, ("in.png", url))
     error = await failed(store, fake_comfyui, job.id, executor_factory,
                          input_url_allowed_hosts="127.0.0.1,0.0.0.0,::")  # only localhost is off the list
     assert error["type"] == "invalid_input" and error["reason"].startswith("redirect 1 to ")
     assert "refused" in error["reason"] and server.hits("/real.png") == 0
+    assert "secret" not in error["message"]
 
 
 async def test_at_most_three_redirects(store: Store, fake_comfyui: FakeComfyUI, server: InputServer,

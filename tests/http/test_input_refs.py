@@ -103,7 +103,7 @@ def test_video_and_audio_inputs_are_taken_by_their_content(name: str, data: byte
     (b"#EXTM3U\nhttp://169.254.169.254/latest\n", "is not a PNG"),  # a playlist named .mp4
     (m.HEIC, "is not a PNG"), (m.MKV, "is not a PNG"), (m.M4A, "is not a PNG"),
     (m.MP4 + b"\x00" * 2000, "MAX_VIDEO_MB"), (m.wav(2000), "MAX_AUDIO_MB"),
-])
+], ids=["playlist", "heic", "matroska", "m4a", "video-too-large", "audio-too-large"])
 def test_video_and_audio_inputs_are_refused_by_content_and_size(data: bytes, words: str, server: Server,
                                                                 store: Store) -> None:
     total = store.stats()["total"]

@@ -115,7 +115,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                                                "empty: any public host")] = ""
     input_s3_buckets: Annotated[str, _d("comma-separated buckets s3:// inputs may read; empty: BUCKET_NAME "
                                         "when BUCKET_ENDPOINT_URL is set, else none")] = ""
-    input_url_max_mb: Annotated[PosFloat, _d("largest input fetched from a URL or bucket, in MB")] = 100.0
+    input_url_max_mb: Annotated[PosFloat, _d("most MB fetched for one job: all its URL and s3:// inputs "
+                                             "together")] = 100.0
     input_url_timeout_s: Annotated[PosFloat, _d("time limit of fetching one input (redirects included)")] = 30.0
 
     # --- HTTP transport -------------------------------------------------------------------------------------

@@ -201,3 +201,14 @@ async def test_connects_only_to_the_resolved_address_naming_the_urls_host(server
     assert data == png(7) and asked == ["images.test.invalid", "cdn.test.invalid"]
     assert server.requests == [("/in.png", f"images.test.invalid:{server.port}"),
                                ("/real.png", f"cdn.test.invalid:{server.port}")]
+
+
+async def test_input_url_max_mb_bounds_all_of_a_jobs_fetched_inputs(store: Store, fake_comfyui: FakeComfyUI,
+                                                                    server: InputServer, executor_factory) -> None:
+    """Each file alone is under the limit; together they are not (the executor holds them all at once)."""
+    body = png(1) + b"\x00" * 60_000
+    urls = [(f"{n}.png", server.route(f"/{n}.png", Reply(200, body))) for n in ("a", "b")]
+    job = url_job(store, *urls)
+    error = await failed(store, fake_comfyui, job.id, executor_factory, input_url_max_mb=0.1)
+    assert error["entry"] == "images[1]" and error["reason"].startswith("too large")
+    assert [i.name for i in store.get_inputs(job.id)] == ["a.png"]

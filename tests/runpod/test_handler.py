@@ -135,3 +135,11 @@ async def test_concurrent_jobs_wait_on_the_one_watcher_and_never_read_workflows(
     await asyncio.gather(*tasks, return_exceptions=True)
     assert store.stats()["cancelled"] == 3
     assert log.reading_requests() == []
+
+
+async def test_a_refused_input_url_fails_naming_the_entry(store: Store, handler_factory) -> None:
+    handler = handler_factory()
+    body = {"workflow": save_workflow(), "images": [{"name": "a.png", "image": "http://169.254.169.254/a.png"}]}
+    output = await handler({"id": "rp-url", "input": body})
+    assert output["error"].startswith("images[0].image ('a.png')") and "link-local" in output["error"]
+    assert output["details"]["field"] == "images[0].image" and store.stats()["total"] == 0

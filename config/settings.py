@@ -110,6 +110,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bucket_url_expiry_s: Annotated[PosInt, _d("lifetime of presigned output URLs")] = 3600
     bucket_public_url: Annotated[str | None, _d("base URL for public output URLs instead of presigned ones")] = None
 
+    # --- inputs by reference (images[].image as a URL or s3://) ---------------------------------------------
+    input_url_allow_private: Annotated[bool, _d("input URLs may name loopback, private and link-local "
+                                                "addresses")] = False
+    input_url_allowed_hosts: Annotated[str, _d("comma-separated hosts (or .domains) input URLs may name; "
+                                               "empty: any public host")] = ""
+    input_s3_buckets: Annotated[str, _d("comma-separated buckets s3:// inputs may read; empty: BUCKET_NAME "
+                                        "when BUCKET_ENDPOINT_URL is set, else none")] = ""
+    input_url_max_mb: Annotated[PosFloat, _d("most MB fetched for one job: all its URL and s3:// inputs "
+                                             "together")] = 100.0
+    input_url_timeout_s: Annotated[PosFloat, _d("time limit of fetching one input (redirects included)")] = 30.0
+
     # --- HTTP transport -------------------------------------------------------------------------------------
     api_key: Annotated[str | None, _d("set: every route but /health needs this bearer key")] = None
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
@@ -130,6 +141,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_request_pixels: Annotated[PosInt, _d("most pixels of all input images of a request, every frame")] = (
         4 * 8192 * 8192
     )
+    max_video_mb: Annotated[PosFloat, _d("largest input video (MP4, WebM) in MB")] = 100.0
+    max_audio_mb: Annotated[PosFloat, _d("largest input audio file (WAV, MP3, FLAC, Ogg) in MB")] = 50.0
     max_workflow_depth: Annotated[PosInt, _d("deepest nesting of objects/arrays in a workflow")] = 64
     max_workflow_nodes: Annotated[PosInt, _d("most nodes in one workflow")] = 5000
     cors_allow_origins: Annotated[Origins | None, _d("browser origins allowed to call the API (list, or *)")] = (

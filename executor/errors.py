@@ -1,8 +1,9 @@
 """What can go wrong while running a job, as exceptions that carry the job's structured error.
 
 A :class:`JobFailed` ends the job (``failed``, never retried); a :class:`ComfyUnavailable` puts it back in the
-queue while attempts remain. A :class:`BadResponse` (ComfyUI answering garbage) is a JobFailed: the same
-garbage would come back on every retry. ``to_error()`` gives the JSON stored in ``jobs.error`` (docs/internals.md).
+queue while attempts remain, and so does an :class:`InputUnavailable`. A :class:`BadResponse` (ComfyUI
+answering garbage) is a JobFailed: the same garbage would come back on every retry. ``to_error()`` gives the
+JSON stored in ``jobs.error`` (docs/internals.md).
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ class ExecutorError(Exception):
 
 class ComfyUnavailable(ExecutorError):
     """ComfyUI is unreachable, or restarted and forgot the prompt."""
+
+
+class InputUnavailable(ExecutorError):
+    """An input given by reference could not be fetched this time (a timeout, a 5xx): the job is retried while
+    attempts remain (what it fetched already is kept)."""
+
+    kind = "input_unavailable"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details
+
+    def to_error(self) -> dict[str, Any]:
+        return {"type": self.kind, "message": self.message, **self.details}
 
 
 class JobFailed(ExecutorError):

@@ -1,8 +1,9 @@
-"""A job's input images: checked, uploaded into a folder of their own, and referenced from the workflow.
+"""A job's input files: checked, uploaded into a folder of their own, and referenced from the workflow.
 
 Each job uploads into ``jobs/<job id>/`` of ComfyUI's input folder (``POST /upload/image`` with ``subfolder``,
-trace 38), so two jobs with an input of the same name never collide; LoadImage then reads
-``jobs/<job id>/<name>``.
+trace 38; ComfyUI stores any file type there), so two jobs with an input of the same name never collide;
+LoadImage then reads ``jobs/<job id>/<name>``. The content is checked by ``store/media.py``, as the transport
+did at submit; a video or audio file is stored under the extension of what it is (``upload_name``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,7 @@ from typing import Any
 from executor.comfy_client import ComfyClient
 from executor.errors import InvalidInput
 from store import InputImage
-
-_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
-
-
-def is_image(data: bytes) -> bool:
-    """PNG, JPEG, GIF, BMP, TIFF or WEBP, by magic bytes."""
-    return data.startswith(_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+from store.media import KNOWN, MediaLimits, MediaRefused, recognise, upload_name
 
 
 def check_name(name: str) -> None:
@@ -39,26 +34,40 @@ def check_name(name: str) -> None:
         raise InvalidInput(f"input image name {name!r} ends like a ComfyUI folder annotation", name=name)
 
 
-def check_inputs(images: Iterable[InputImage]) -> None:
-    """Raise InvalidInput for an unsafe or duplicate name, or bytes that are no image (before uploading)."""
+def check_inputs(images: Iterable[InputImage], limits: MediaLimits | None) -> dict[str, str]:
+    """Raise InvalidInput for an unsafe or duplicate name, or bytes that are no input file we take (before
+    uploading); returns each input's name -> the name to upload it under. With ``limits`` (a job with fetched
+    inputs) every input is checked against them too, all together (MAX_REQUEST_PIXELS); without, the transport
+    did so at submit and a corrupt header is left for ComfyUI to report."""
     seen: set[str] = set()
     for image in images:
         check_name(image.name)
         if image.name in seen:
             raise InvalidInput(f"input image name {image.name!r} given twice", name=image.name)
         seen.add(image.name)
-        if not is_image(image.data):
-            raise InvalidInput(f"input {image.name!r} is not an image (unknown magic bytes)", name=image.name)
+    try:
+        if limits is not None:
+            return {c.name: upload_name(c.name, c.media) for c in limits.check_all((i.name, i.data) for i in images)}
+    except MediaRefused as exc:
+        raise InvalidInput(exc.message, **exc.details) from None
+    names = {}
+    for image in images:
+        media = recognise(image.data)
+        if media is None:
+            raise InvalidInput(f"input {image.name!r} is not {KNOWN}", name=image.name)
+        names[image.name] = upload_name(image.name, media)
+    return names
 
 
 def job_subfolder(job_id: str) -> str:
     return f"jobs/{job_id}"
 
 
-async def upload_inputs(client: ComfyClient, job_id: str, images: list[InputImage]) -> dict[str, str]:
-    """Upload every image into the job's subfolder; returns original name -> name LoadImage must use."""
-    check_inputs(images)
-    return {image.name: await client.upload_image(image.data, image.name, job_subfolder(job_id))
+async def upload_inputs(client: ComfyClient, job_id: str, images: list[InputImage],
+                        limits: MediaLimits | None = None) -> dict[str, str]:
+    """Upload every input into the job's subfolder; returns original name -> name the workflow must use."""
+    names = check_inputs(images, limits)
+    return {image.name: await client.upload_image(image.data, names[image.name], job_subfolder(job_id))
             for image in images}
 
 

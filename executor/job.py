@@ -20,12 +20,13 @@ import structlog
 
 from config.logging import get_logger
 from config.settings import Settings
-from executor import inputs, outputs, reconcile
+from executor import inputs, outputs, reconcile, references
 from executor.comfy_client import ComfyClient
 from executor.errors import (
     BadResponse,
     ComfyUnavailable,
     ExecutionFailed,
+    InputUnavailable,
     InvalidInput,
     JobFailed,
     TimedOut,
@@ -34,6 +35,7 @@ from executor.errors import (
 )
 from executor.outputs import Collected
 from executor.protocol import HistoryEntry, Outcome, OutputRef
+from executor.references import Fetcher
 from executor.storage import OutputSink
 from executor.tracker import PromptState, PromptTracker
 from store import Job, Progress, Store, StoreError, StoreFull
@@ -68,6 +70,7 @@ class Runtime(msgspec.Struct, kw_only=True):
     client_id: str
     routes: dict[str, JobRun]  # prompt id -> run, for the websocket's events
     on_unavailable: Callable[[], None]
+    fetcher: Fetcher  # inputs given by URL or s3://, and the limits every input is checked against
     policy: WorkflowPolicy = OPEN_POLICY  # node lists + the catalog of this executor's ComfyUI (replaced when re-read)
 
 
@@ -100,6 +103,8 @@ class JobRun:
             await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
             error = {"type": "comfyui_unavailable", "message": exc.message}
             await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
+        except InputUnavailable as exc:  # a fetch that may work next time (what was fetched is kept)
+            await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, exc.to_error())
         except BadResponse as exc:  # the same garbage would come back on a retry
             self.log.warning("comfyui_bad_response", detail=exc.message)
             await self._stop_prompt_quietly()
@@ -158,12 +163,14 @@ class JobRun:
         return [f.ref for f in collected.files if f.ref.node_id in cached and f.ref.type == "output"]
 
     async def _prepare(self) -> dict[str, Any]:
-        images = self.rt.store.get_inputs(self.job.id)
+        images, refs = self.rt.store.get_inputs(self.job.id), self.job.references
         try:  # on the workflow as submitted: the rewrite below makes our own names jobs/<id>/... paths
-            self.rt.policy.check(self.job.workflow, (image.name for image in images))
+            self.rt.policy.check(self.job.workflow, [image.name for image in images] + [r.name for r in refs])
         except PolicyViolation as exc:
             raise InvalidInput(exc.message, **exc.details) from None
-        renames = await inputs.upload_inputs(self.rt.client, self.job.id, images)
+        images = await references.fetch_missing(self.rt.fetcher, self.rt.store, self.job, self.rt.worker_id, images)
+        limits = self.rt.fetcher.media if refs else None  # inline ones were checked at submit
+        renames = await inputs.upload_inputs(self.rt.client, self.job.id, images, limits)
         if renames:
             self.log.debug("inputs_uploaded", count=len(renames))
         return inputs.rewrite_workflow(self.job.workflow, renames)
@@ -337,10 +344,7 @@ class JobRun:
         self.outcome = outcome
         self.phase = Phase.DONE
         level = "info" if outcome in {"completed", "released", "cancelled"} else "warning"
-        getattr(self.log, level)(f"job_{outcome}", **self._log_fields())
-
-    def _log_fields(self) -> dict[str, Any]:
-        return {"prompt_id": self.tracker.prompt_id} if self.tracker else {}
+        getattr(self.log, level)(f"job_{outcome}", **({"prompt_id": self.tracker.prompt_id} if self.tracker else {}))
 
     async def _stop_prompt_quietly(self) -> None:
         tracker = self.tracker

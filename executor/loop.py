@@ -23,6 +23,7 @@ from executor import protocol as p
 from executor.comfy_client import ComfyClient
 from executor.errors import BadResponse, ComfyUnavailable
 from executor.job import JobRun, Runtime
+from executor.references import Fetcher
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState
@@ -61,7 +62,7 @@ class Executor:
         self.depth = 1 if settings.refresh_worker else settings.pipeline_depth
         self.rt = Runtime(settings=settings, store=store, client=self.client,
                           sink=sink or make_sink(settings), worker_id=worker_id, client_id=client_id,
-                          routes={}, on_unavailable=self._unavailable,
+                          routes={}, on_unavailable=self._unavailable, fetcher=Fetcher(settings),
                           policy=WorkflowPolicy(lists=NodeLists.parse(settings.node_denylist,
                                                                       settings.node_allowlist)))
         ws_url = self.comfyui_url.replace("http", "ws", 1) + f"/ws?clientId={client_id}"

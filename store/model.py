@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from store.sources import InputRef
+
 
 class JobStatus(enum.StrEnum):
     PENDING = "pending"
@@ -73,6 +75,11 @@ class Job(JobInfo, frozen=True):
     @property
     def options(self) -> dict[str, Any]:
         return self.request.get("options") or {}
+
+    @property
+    def references(self) -> list[InputRef]:
+        """Its inputs given by URL or ``s3://``, which the executor fetches into ``job_inputs``."""
+        return msgspec.convert(self.request.get("references") or [], list[InputRef])
 
 
 class InputImage(msgspec.Struct, frozen=True):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -14,6 +13,7 @@ from store.clients import DEFAULT_OWNER, Clients
 from store.connection import Synchronous, connect, migrate, write_transaction
 from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
+from store.fetched import Fetched
 from store.model import (
     InfoPage,
     InputImage,
@@ -32,55 +32,13 @@ from store.queue import Queue
 from store.recovery import Recovery
 from store.registry import Registry
 from store.room import Room, writes
+from store.rows import FAR_FUTURE as _FAR_FUTURE
+from store.rows import decode_cursor, encode_cursor
+from store.rows import info_from_row as _info
+from store.rows import job_from_row as _job
+from store.rows import json_text as _json
+from store.sources import InputRef
 from store.wakeup import EVERY, Poker, Wake
-
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
-_decode_progress = msgspec.json.Decoder(Progress).decode
-_FAR_FUTURE = 1e18
-
-def _json(value: Any) -> str | None:
-    return None if value is None else _encode(value).decode()
-
-
-def _job(row: tuple[Any, ...]) -> Job:
-    (job_id, status, priority, request, result, error, created_at, started_at, completed_at, attempts,
-     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row[:16]
-    # columns added by later migrations (stop_requested) are read where they are needed, not into Job
-    return Job(
-        id=job_id, status=JobStatus(status), priority=priority, request=_decode(request),
-        result=_decode(result) if result else None, error=_decode(error) if error else None,
-        created_at=created_at, started_at=started_at, completed_at=completed_at, attempts=attempts,
-        max_attempts=max_attempts, timeout_s=timeout_s, worker_id=worker_id, heartbeat_at=heartbeat_at,
-        progress=_decode_progress(progress) if progress else None, cancel_requested=bool(cancel_requested),
-    )
-
-
-def _info(row: tuple[Any, ...]) -> JobInfo:
-    """A row of the ``*job_info*`` queries (every column but ``request``)."""
-    (job_id, status, priority, result, error, created_at, started_at, completed_at, attempts,
-     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row
-    return JobInfo(
-        id=job_id, status=JobStatus(status), priority=priority,
-        result=_decode(result) if result else None, error=_decode(error) if error else None,
-        created_at=created_at, started_at=started_at, completed_at=completed_at, attempts=attempts,
-        max_attempts=max_attempts, timeout_s=timeout_s, worker_id=worker_id, heartbeat_at=heartbeat_at,
-        progress=_decode_progress(progress) if progress else None, cancel_requested=bool(cancel_requested),
-    )
-
-
-def encode_cursor(job: JobInfo) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at!r}|{job.id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    """Raises ValueError for a cursor this store did not make."""
-    try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return float(created), job_id
-    except Exception as exc:
-        raise ValueError(f"invalid cursor {cursor!r}") from exc
-
 
 # whom each write may concern (store.wakeup); a write not named here wakes every waiter. A write that may end
 # or start a job may have written a webhook event (the triggers of migration 0005): it wakes the delivery process
@@ -95,11 +53,11 @@ WAKES: dict[str, frozenset[Wake]] = {
     "claim": _HOOK, "heartbeat": frozenset(), "record_progress": frozenset(),  # job.progress: the poll finds it
     "set_component": frozenset(), "clear_components": frozenset(), "audit": frozenset(),
     "redeliver": _HOOK, "release_deliveries": _HOOK, "claim_deliveries": frozenset(),
-    "record_attempt": frozenset(), "cleanup_deliveries": frozenset(),
+    "record_attempt": frozenset(), "cleanup_deliveries": frozenset(), "add_fetched_input": frozenset(),
 }
 
 
-class Store(Clients, Recovery, Registry, Outbox, Room, Queue):
+class Store(Clients, Recovery, Registry, Outbox, Fetched, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -169,10 +127,12 @@ class Store(Clients, Recovery, Registry, Outbox, Room, Queue):
         timeout_s: float | None = None,
         owner: str = DEFAULT_OWNER,
         webhook: WebhookSpec | None = None,
+        references: Iterable[InputRef] = (),
     ) -> Job:
         with write_transaction(self.conn):
             return self._insert_job(workflow, images=images, options=options, priority=priority,
-                                    max_attempts=max_attempts, timeout_s=timeout_s, owner=owner, webhook=webhook)
+                                    max_attempts=max_attempts, timeout_s=timeout_s, owner=owner, webhook=webhook,
+                                    references=references)
 
     def get_job(self, job_id: str) -> Job:
         rows = self._rows("get_job", id=job_id)
@@ -382,10 +342,12 @@ class Store(Clients, Recovery, Registry, Outbox, Room, Queue):
     def _insert_job(self, workflow: dict[str, Any], *, images: Iterable[InputImage] = (),
                     options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
                     timeout_s: float | None = None, owner: str = DEFAULT_OWNER,
-                    webhook: WebhookSpec | None = None) -> Job:
+                    webhook: WebhookSpec | None = None, references: Iterable[InputRef] = ()) -> Job:
         job_id, now = str(uuid.uuid4()), self.clock()
         # options first: a secret among them stays on the row's own page, which secure_delete wipes when scrubbed
-        request = {"options": options or {}, "workflow": workflow}
+        request: dict[str, Any] = {"options": options or {}, "workflow": workflow}
+        if refs := [msgspec.to_builtins(ref) for ref in references]:  # fetched by the executor (store/sources.py)
+            request["references"] = refs
         self.conn.execute(self.q["insert_job"], {
             "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
             "max_attempts": max_attempts, "timeout_s": timeout_s, "owner": owner,

@@ -1,4 +1,5 @@
-"""Input images of a job request: safe names, base64 (or data URI) decoding, and a magic-bytes check."""
+"""Input files of a job request: safe names, base64 (or data URI) decoding, and a magic-bytes check
+(``store/media.py``: images, video, audio)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,13 @@ import base64
 import binascii
 import re
 
+from store.media import KNOWN, image_format, media_format
 from transports.errors import InvalidRequest
 
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc: C0, DEL, C1
 CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _MAX_NAME_BYTES = 255  # NAME_MAX of the file systems ComfyUI writes inputs to
 _ANNOTATIONS = (" [input]", " [output]", " [temp]")  # ComfyUI reads "x.png [output]" from another folder
-_SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
-    ("png", b"\x89PNG\r\n\x1a\n", 0),
-    ("jpeg", b"\xff\xd8\xff", 0),
-    ("gif", b"GIF87a", 0),
-    ("gif", b"GIF89a", 0),
-    ("webp", b"WEBP", 8),
-)
 
 
 def check_name(name: str) -> str:
@@ -45,14 +40,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def image_format(data: bytes) -> str | None:
-    """``png``, ``jpeg``, ``gif`` or ``webp`` from the first bytes; None for anything else."""
-    for fmt, magic, offset in _SIGNATURES:
-        if data[offset:offset + len(magic)] == magic and (fmt != "webp" or data[:4] == b"RIFF"):
-            return fmt
-    return None
-
-
 def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -64,7 +51,7 @@ def _b64decode(text: str) -> bytes:
 
 
 def decode_image(name: str, text: str) -> bytes:
-    """The bytes of a base64 or ``data:image/...;base64,`` string; raises InvalidRequest naming the image."""
+    """The bytes of a base64 or ``data:<type>;base64,`` string; raises InvalidRequest naming the file."""
     if text.startswith("data:"):
         header, sep, text = text.partition(",")
         if not sep or not header.endswith(";base64"):
@@ -74,6 +61,9 @@ def decode_image(name: str, text: str) -> bytes:
         data = _b64decode(text)
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"image {name!r} is not valid base64", image=name) from None
-    if image_format(data) is None:
-        raise InvalidRequest(f"image {name!r} is not a PNG, JPEG, WebP or GIF image", image=name)
+    if media_format(data) is None:
+        raise InvalidRequest(f"input {name!r} is not {KNOWN}", image=name)
     return data
+
+
+__all__ = ["CONTROL", "check_name", "decode_image", "image_format"]

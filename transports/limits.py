@@ -1,7 +1,9 @@
 """Limits on what one job may ask of ComfyUI, checked at submit so a hostile request never reaches it.
 
-- Input images: pixels per image (one frame) and in all images of the request (every frame counted: ComfyUI's
-  LoadImage decodes each into float32 RGB, about 12 bytes a pixel plus the mask), from the headers alone.
+- Input files (``store/media.py``): pixels per image (one frame) and in all images of the request (every frame
+  counted: ComfyUI's LoadImage decodes each into float32 RGB, about 12 bytes a pixel plus the mask), from the
+  headers alone; bytes per video and audio file. The executor checks fetched inputs with the same code.
+- Inputs by reference (``store/sources.py``): where a URL or ``s3://`` entry may point.
 - The workflow: how deeply its JSON nests (the executor copies it, ComfyUI walks it; both recurse) and how
   many nodes it has.
 - File names a workflow asks ComfyUI to write (``filename_prefix`` and any input named like a file name):
@@ -17,54 +19,45 @@ import msgspec
 
 from config.settings import Settings
 from store import InputImage
+from store.media import MB, MediaLimits, MediaRefused
+from store.sources import InputSources
 from transports.errors import InvalidRequest
-from transports.image_header import BadHeader, ImageSize, image_size
-from transports.images import CONTROL, image_format
+from transports.images import CONTROL
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
-    """The settings' limits (MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS, MAX_WORKFLOW_DEPTH, MAX_WORKFLOW_NODES)."""
+    """The settings' limits (MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS, MAX_VIDEO_MB, MAX_AUDIO_MB,
+    MAX_WORKFLOW_DEPTH, MAX_WORKFLOW_NODES) and where inputs by reference may come from (INPUT_*)."""
 
     max_image_pixels: int
     max_request_pixels: int
     max_workflow_depth: int
     max_workflow_nodes: int
+    max_video_bytes: int = int(100 * MB)
+    max_audio_bytes: int = int(50 * MB)
+    sources: InputSources = InputSources()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         return cls(max_image_pixels=settings.max_image_pixels, max_request_pixels=settings.max_request_pixels,
                    max_workflow_depth=settings.max_workflow_depth,
-                   max_workflow_nodes=settings.max_workflow_nodes)
+                   max_workflow_nodes=settings.max_workflow_nodes,
+                   max_video_bytes=int(settings.max_video_mb * MB), max_audio_bytes=int(settings.max_audio_mb * MB),
+                   sources=InputSources.from_settings(settings))
+
+    @property
+    def media(self) -> MediaLimits:
+        return MediaLimits(max_image_pixels=self.max_image_pixels, max_request_pixels=self.max_request_pixels,
+                           max_video_bytes=self.max_video_bytes, max_audio_bytes=self.max_audio_bytes)
 
     # --- images -------------------------------------------------------------------------------------------
 
-    def image_size(self, name: str, data: bytes) -> ImageSize:
-        """The image's size from its header; InvalidRequest when unreadable or over MAX_IMAGE_PIXELS."""
-        fmt = image_format(data)
-        if fmt is None:
-            raise InvalidRequest(f"image {name!r} is not a PNG, JPEG, WebP or GIF image", image=name)
-        try:
-            size = image_size(fmt, data, stop_above=self.max_request_pixels)
-        except BadHeader as exc:
-            raise InvalidRequest(f"image {name!r} is not a readable {fmt.upper()}: {exc}", image=name) from None
-        if size.canvas > self.max_image_pixels:
-            raise InvalidRequest(
-                f"image {name!r} is {size.width}x{size.height} ({size.canvas:,} pixels), more than the "
-                f"{self.max_image_pixels:,} pixels allowed per image (MAX_IMAGE_PIXELS)",
-                image=name, width=size.width, height=size.height, max_image_pixels=self.max_image_pixels)
-        return size
-
     def check_images(self, images: Iterable[InputImage]) -> None:
-        """Each image within MAX_IMAGE_PIXELS, and all their frames together within MAX_REQUEST_PIXELS."""
-        sizes = {image.name: self.image_size(image.name, image.data) for image in images}
-        total = sum(size.pixels for size in sizes.values())
-        if total > self.max_request_pixels:
-            name, size = max(sizes.items(), key=lambda item: item[1].pixels)
-            raise InvalidRequest(
-                f"the request's images hold at least {total:,} pixels, more than the {self.max_request_pixels:,} "
-                f"allowed per request (MAX_REQUEST_PIXELS); the largest is {name!r} "
-                f"({size.describe()}, {size.pixels:,} pixels)",
-                image=name, pixels=total, max_request_pixels=self.max_request_pixels)
+        """Each input within its limit, all images' frames together within MAX_REQUEST_PIXELS."""
+        try:
+            self.media.check_all((image.name, image.data) for image in images)
+        except MediaRefused as exc:
+            raise InvalidRequest(exc.message, **exc.details) from None
 
     # --- the workflow -------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Accepted shapes (the seed's body, and RunPod's wrapper whose ``input`` may also be a JSON string)::
 
-    {"workflow": {...}, "images": [{"name": "a.png", "image": "<base64 or data URI>"}], "priority": 0}
+    {"workflow": {...}, "images": [{"name": "a.png", "image": "<base64, data URI, URL or s3://>"}], "priority": 0}
     {"input": {"workflow": {...}, "images": [...]}}
 """
 
@@ -16,8 +16,10 @@ import msgspec
 from msgspec import Meta
 
 from store import InputImage, WebhookSpec
+from store.addresses import AddressRefused
 from store.policy import OPEN as OPEN_POLICY
 from store.policy import WorkflowPolicy
+from store.sources import InputRef, InputSources, is_reference
 from transports.errors import InvalidRequest
 from transports.images import check_name, decode_image
 from transports.limits import DEFAULT_LIMITS, Limits
@@ -33,10 +35,12 @@ Workflow = Annotated[dict[str, Any], Meta(description="ComfyUI API-format workfl
 
 
 class ImageBody(msgspec.Struct, frozen=True):
-    """An input image: referenced by ``name`` in the workflow (LoadImage)."""
+    """An input file: referenced by ``name`` in the workflow (LoadImage, LoadVideo, LoadAudio)."""
 
     name: Annotated[str, Meta(description="plain file name, e.g. input.png")]
-    image: Annotated[str, Meta(description="base64 or data:image/...;base64,... (PNG, JPEG, WebP, GIF)")]
+    image: Annotated[str, Meta(description="base64, data:<type>;base64,..., an http(s):// URL or s3://bucket/key "
+                                           "(image: PNG, JPEG, WebP, GIF; video: MP4, WebM; audio: WAV, MP3, "
+                                           "FLAC, Ogg)")]
 
 
 class JobInput(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +77,7 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     workflow: dict[str, Any]
     images: tuple[InputImage, ...] = ()
+    references: tuple[InputRef, ...] = ()  # fetched by the executor
     priority: int = 0
     timeout_s: float | None = None
     options: dict[str, Any] = {}
@@ -110,21 +115,31 @@ def check_workflow(workflow: Mapping[str, Any]) -> None:
                                  node_id=node_id)
 
 
-def _images(images: list[ImageBody] | None, max_images: int) -> tuple[InputImage, ...]:
+def _images(images: list[ImageBody] | None, max_images: int,
+            sources: InputSources) -> tuple[tuple[InputImage, ...], tuple[InputRef, ...]]:
+    """The entries given inline (decoded) and those given by reference (checked against the sources)."""
     if not images:
-        return ()
+        return (), ()
     if len(images) > max_images:
         raise InvalidRequest(f"{len(images)} images given, at most {max_images} allowed",
                              max_images=max_images)
     seen: set[str] = set()
-    decoded = []
-    for image in images:
+    decoded, refs = [], []
+    for index, image in enumerate(images):
         name = check_name(image.name)
         if name in seen:
             raise InvalidRequest(f"image name {name!r} appears twice", image=name)
         seen.add(name)
-        decoded.append(InputImage(name=name, data=decode_image(name, image.image)))
-    return tuple(decoded)
+        if is_reference(image.image):
+            try:
+                sources.check(image.image)
+            except AddressRefused as exc:
+                raise InvalidRequest(f"images[{index}].image ({name!r}) {exc}", field=f"images[{index}].image",
+                                     image=name) from None
+            refs.append(InputRef(index=index, name=name, url=image.image))
+        else:
+            decoded.append(InputImage(name=name, data=decode_image(name, image.image)))
+    return tuple(decoded), tuple(refs)
 
 
 def validate(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
@@ -139,14 +154,14 @@ def validate(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
     check_workflow(job.workflow)
     limits.check_workflow(job.workflow)
     check_policy(policy, job.workflow, (image.name for image in job.images or ()))
-    images = _images(job.images, max_images)
+    images, references = _images(job.images, max_images, limits.sources)
     limits.check_images(images)
     options: dict[str, Any] = {}
     if job.comfy_org_api_key:
         options["comfy_org_api_key"] = job.comfy_org_api_key
     if job.include_temp is not None:
         options["include_temp"] = job.include_temp
-    return JobRequest(workflow=job.workflow, images=images, priority=job.priority,
+    return JobRequest(workflow=job.workflow, images=images, references=references, priority=job.priority,
                       timeout_s=job.timeout_s, options=options, webhook=webhook)
 
 

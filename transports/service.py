@@ -80,7 +80,8 @@ class JobService:
     def _spec(self, request: JobRequest, owner: str = DEFAULT_OWNER) -> dict[str, Any]:
         return {"workflow": request.workflow, "images": request.images, "options": request.options,
                 "priority": request.priority, "max_attempts": self.max_attempts,
-                "timeout_s": request.timeout_s or self.default_timeout_s, "owner": owner, "webhook": request.webhook}
+                "timeout_s": request.timeout_s or self.default_timeout_s, "owner": owner, "webhook": request.webhook,
+                "references": request.references}
 
     def submit(self, request: JobRequest, owner: str = DEFAULT_OWNER) -> SubmitBody:
         """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""

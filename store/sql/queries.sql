@@ -276,3 +276,9 @@ RETURNING id;
 -- live jobs on a later attempt: pending after at least one attempt, or running its second or later
 SELECT count(*) FROM jobs
 WHERE (status = 'pending' AND attempts > 0) OR (status = 'running' AND attempts > 1);
+
+-- name: insert_fetched_input
+-- an input the executor fetched (store/sources.py), kept so a retry never fetches it again: only by the worker
+-- running the job
+INSERT INTO job_inputs (job_id, idx, name, data)
+SELECT id, :idx, :name, :data FROM jobs WHERE id = :job_id AND status = 'running' AND worker_id = :worker_id;

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
+from store.image_header import image_size
 from tests.image_bytes import gif, jpeg, png, webp_vp8, webp_vp8l
-from transports.image_header import image_size
 from transports.images import image_format
 
 PYTHON = os.environ.get("COMFYUI_PYTHON")

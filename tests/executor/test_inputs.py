@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from executor.errors import InvalidInput
-from executor.inputs import check_name, is_image, rewrite_workflow
+from executor.inputs import check_name, rewrite_workflow
 from store import InputImage, JobStatus, Store
+from store.media import media_format
 from tests.executor.conftest import load_workflow, png, wait_status
 from tests.fake_comfyui.harness import FakeComfyUI
 from tests.fake_comfyui.images import decode_png
@@ -59,8 +60,9 @@ async def test_bytes_that_are_no_image_fail_as_invalid_input(store: Store, fake_
 
 
 def test_magic_bytes() -> None:
-    assert is_image(png(1)) and is_image(b"\xff\xd8\xff\xe0rest") and is_image(b"RIFF\0\0\0\0WEBPVP8 ")
-    assert not is_image(b"RIFF\0\0\0\0AVI ") and not is_image(b"")
+    assert media_format(png(1)) == "png" and media_format(b"\xff\xd8\xff\xe0rest") == "jpeg"
+    assert media_format(b"RIFF\0\0\0\0WEBPVP8 ") == "webp"
+    assert media_format(b"RIFF\0\0\0\0AVI ") is None and media_format(b"") is None
 
 
 def test_check_name_accepts_plain_names() -> None:

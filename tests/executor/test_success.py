@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 
 from executor.job import JobRun, Runtime
+from executor.references import Fetcher
 from executor.storage import StoreSink
 from store import JobStatus, Store
 from tests.executor.conftest import make_settings, save_workflow, wait_status, wait_until
@@ -47,8 +48,9 @@ async def test_websocket_trace_logs_every_frame(store: Store, fake_comfyui: Fake
 
 
 def test_comfy_org_api_key_from_job_options_or_settings(store: Store, db_path: str) -> None:
-    rt = Runtime(settings=make_settings(db_path, comfy_org_api_key="from-env"), store=store, client=None,
-                 sink=StoreSink(), worker_id="w", client_id="c", routes={}, on_unavailable=lambda: None)
+    settings = make_settings(db_path, comfy_org_api_key="from-env")
+    rt = Runtime(settings=settings, store=store, client=None, sink=StoreSink(), worker_id="w", client_id="c",
+                 routes={}, on_unavailable=lambda: None, fetcher=Fetcher(settings))
     plain = store.create_job(save_workflow())
     own = store.create_job(save_workflow(), options={"comfy_org_api_key": "from-job"})
     assert JobRun(rt, plain, None)._extra_data() == {"api_key_comfy_org": "from-env"}

@@ -59,6 +59,30 @@ class Video:
 
 
 @dataclass(frozen=True, repr=False)
+class VideoFile:
+    """LoadVideo's VideoFromFile: the path only; nothing is decoded until a node asks for frames."""
+
+    path: Path
+
+    def __repr__(self) -> str:
+        return f"<comfy_api.latest._input_impl.video_types.VideoFromFile object at 0x{id(self):x}>"
+
+
+@dataclass(frozen=True, repr=False)
+class Audio:
+    """LoadAudio's {"waveform": tensor, "sample_rate": int}, as str() shows it."""
+
+    sample_rate: int
+
+    def __repr__(self) -> str:
+        return f"{{'waveform': tensor([[[0., 0.]]]), 'sample_rate': {self.sample_rate}}}"
+
+
+class InvalidDataError(ValueError):
+    """av.error.InvalidDataError: what LoadAudio raises for a file av cannot demux."""
+
+
+@dataclass(frozen=True, repr=False)
 class UpscaleModel:
     name: str
 
@@ -222,6 +246,34 @@ def load_image_is_changed(dirs: Dirs, image: str) -> str:
     return hashlib.sha256(annotated_filepath(image, dirs).read_bytes()).hexdigest()
 
 
+def load_video(ctx: NodeContext, file: str) -> NodeResult:
+    return (VideoFile(annotated_filepath(file, ctx.dirs)),), None
+
+
+def load_video_validate(dirs: Dirs, file: str) -> bool | str:
+    return True if annotated_filepath(file, dirs).exists() else f"Invalid video file: {file}"
+
+
+_AUDIO_MAGIC = (b"RIFF", b"ID3", b"\xff\xfb", b"\xff\xf3", b"fLaC", b"OggS", b"\x1a\x45\xdf\xa3")
+
+
+def load_audio(ctx: NodeContext, audio: str) -> NodeResult:
+    path = annotated_filepath(audio, ctx.dirs)
+    data = path.read_bytes()
+    if not (data.startswith(_AUDIO_MAGIC) or data[4:8] == b"ftyp"):
+        raise InvalidDataError(f"[Errno 1094995529] Invalid data found when processing input: '{path}'")
+    rate = int.from_bytes(data[24:28], "little") if data[8:12] == b"WAVE" else 44100
+    return (Audio(rate),), None
+
+
+def load_audio_is_changed(dirs: Dirs, audio: str) -> str:
+    return hashlib.sha256(annotated_filepath(audio, dirs).read_bytes()).hexdigest()
+
+
+def load_audio_validate(dirs: Dirs, audio: str) -> bool | str:
+    return True if annotated_filepath(audio, dirs).exists() else f"Invalid audio file: {audio}"
+
+
 # --- output nodes ----------------------------------------------------------------------------------
 
 
@@ -302,6 +354,9 @@ NODES: dict[str, NodeImpl] = {
     "GetImageSize": NodeImpl(get_image_size),
     "CreateVideo": NodeImpl(create_video),
     "LoadImage": NodeImpl(load_image, validate=load_image_validate, is_changed=load_image_is_changed),
+    "LoadVideo": NodeImpl(load_video, validate=load_video_validate,
+                          is_changed=lambda dirs, file: annotated_filepath(file, dirs).stat().st_mtime),
+    "LoadAudio": NodeImpl(load_audio, validate=load_audio_validate, is_changed=load_audio_is_changed),
     "SaveImage": NodeImpl(save_image),
     "PreviewImage": NodeImpl(preview_image),
     "MaskPreview": NodeImpl(mask_preview),

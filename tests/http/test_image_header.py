@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from store.image_header import BadHeader, ImageSize, image_size
 from tests.image_bytes import gif, jpeg, png, webp_vp8, webp_vp8l, webp_vp8x
-from transports.image_header import BadHeader, ImageSize, image_size
 
 
 @pytest.mark.parametrize(("fmt", "data", "size"), [

@@ -52,7 +52,8 @@ async def test_invalid_input_fails_with_a_message_and_writes_no_job(store: Store
     handler = handler_factory()
     bad_image = {"workflow": save_workflow(), "images": [{"name": "a.png", "image": b64(b"not an image")}]}
     output = await handler({"id": "rp-4", "input": bad_image})
-    assert output["error"] == "image 'a.png' is not a PNG, JPEG, WebP or GIF image"
+    assert output["error"] == ("input 'a.png' is not a PNG, JPEG, WebP or GIF image, an MP4 or WebM video, or WAV, "
+                               "MP3, FLAC or Ogg audio")
     assert output["details"] == {"type": "invalid_input", "message": output["error"], "image": "a.png"}
     missing = await handler({"id": "rp-5", "input": None})
     assert "'workflow'" in missing["error"] and missing["details"]["type"] == "invalid_input"
@@ -134,3 +135,11 @@ async def test_concurrent_jobs_wait_on_the_one_watcher_and_never_read_workflows(
     await asyncio.gather(*tasks, return_exceptions=True)
     assert store.stats()["cancelled"] == 3
     assert log.reading_requests() == []
+
+
+async def test_a_refused_input_url_fails_naming_the_entry(store: Store, handler_factory) -> None:
+    handler = handler_factory()
+    body = {"workflow": save_workflow(), "images": [{"name": "a.png", "image": "http://169.254.169.254/a.png"}]}
+    output = await handler({"id": "rp-url", "input": body})
+    assert output["error"].startswith("images[0].image ('a.png')") and "link-local" in output["error"]
+    assert output["details"]["field"] == "images[0].image" and store.stats()["total"] == 0

@@ -26,6 +26,7 @@ from store.model import (
     Progress,
 )
 from store.queries import queries
+from store.operations import Operations
 from store.recovery import Recovery
 from store.registry import Registry
 from store.room import Room, writes
@@ -87,11 +88,11 @@ WAKES: dict[str, frozenset[Wake]] = {
     "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
     "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
     "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
-    "set_component": frozenset(), "clear_components": frozenset(),
+    "set_component": frozenset(), "clear_components": frozenset(), "record_operation": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room):
+class Store(Recovery, Registry, Operations, Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(

@@ -262,3 +262,10 @@ SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE j
 
 -- name: output_ref
 SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE job_id = :job_id AND idx = :idx;
+
+-- name: record_operation
+INSERT INTO operations (name, count, last_at, last_detail) VALUES (:name, 1, :now, :detail)
+ON CONFLICT (name) DO UPDATE SET count = count + 1, last_at = excluded.last_at, last_detail = excluded.last_detail;
+
+-- name: list_operations
+SELECT name, count, last_at, last_detail FROM operations ORDER BY name;

@@ -25,8 +25,8 @@ from store.model import (
     Page,
     Progress,
 )
-from store.queries import queries
 from store.operations import Operations
+from store.queries import queries
 from store.recovery import Recovery
 from store.registry import Registry
 from store.room import Room, writes

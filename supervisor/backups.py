@@ -26,7 +26,7 @@ from store.backup import BackupResult, backup
 def backup_name(db_path: str, now: float) -> str:
     """``<db stem>-YYYYmmdd-HHMMSS-ffffff.db``: sorts by time, never collides within one daemon."""
     stem = os.path.splitext(os.path.basename(db_path))[0]
-    micros = int(round(now * 1e6)) % 1_000_000
+    micros = int(now * 1e6) % 1_000_000
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-{micros:06d}.db"
 
 
@@ -46,7 +46,7 @@ class ScheduledBackups:
         self.next_at = clock()  # the first one at start: a daemon restarted often still gets its backups
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup")
         self.store: Store | None = None  # the worker thread's own
-        self.busy: asyncio.Future[None] | None = None
+        self.busy: asyncio.Future[BackupResult | None] | None = None
 
     def poll(self) -> None:
         """Start a backup on the worker thread when one is due and none is running."""

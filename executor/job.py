@@ -89,6 +89,9 @@ class JobRun:
             if self.ending is not Ending.NORMAL:  # it was being stopped: it ends as asked, never requeued
                 await self._finish(self.ending, None, Collected(files=[], texts=[], missing=[]))
                 return
+            if self.tracker is not None and self.tracker.state is PromptState.QUEUED:  # never ran: no attempt spent
+                await self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
+                return
             error = {"type": "comfyui_unavailable", "message": exc.message}
             await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except BadResponse as exc:  # the same garbage would come back on a retry

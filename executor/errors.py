@@ -25,6 +25,10 @@ class ComfyUnavailable(ExecutorError):
     """ComfyUI is unreachable, or restarted and forgot the prompt."""
 
 
+class ComfySilent(ComfyUnavailable):
+    """ComfyUI did not answer within INTERRUPT_GRACE_S while a job was in it: the watchdog restarts it."""
+
+
 class JobFailed(ExecutorError):
     """The job failed for a reason a retry cannot fix."""
 

@@ -22,7 +22,7 @@ from config.logging import get_logger
 from config.settings import Settings
 from executor import inputs, outputs, reconcile
 from executor.comfy_client import ComfyClient
-from executor.errors import BadResponse, ComfyUnavailable, InvalidInput, JobFailed, validation_error
+from executor.errors import BadResponse, ComfySilent, ComfyUnavailable, InvalidInput, JobFailed, validation_error
 from executor.outputs import Collected
 from executor.protocol import HistoryEntry, Outcome, OutputRef
 from executor.storage import OutputSink
@@ -85,6 +85,8 @@ class JobRun:
             await self._run()
         except ComfyUnavailable as exc:
             self.rt.on_unavailable()
+            if isinstance(exc, ComfySilent):  # alive (its process runs) but silent: the watchdog restarts it
+                self.rt.on_stuck("comfyui_unresponsive")
             await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
             if self.ending is not Ending.NORMAL:  # it was being stopped: it ends as asked, never requeued
                 await self._finish(self.ending, None, Collected(files=[], texts=[], missing=[]))
@@ -231,7 +233,7 @@ class JobRun:
         try:
             await asyncio.wait_for(asked, timeout=self.rt.settings.interrupt_grace_s)
         except TimeoutError:
-            raise ComfyUnavailable(f"ComfyUI did not answer within {self.rt.settings.interrupt_grace_s:g} s "
+            raise ComfySilent(f"ComfyUI did not answer within {self.rt.settings.interrupt_grace_s:g} s "
                                    "(INTERRUPT_GRACE_S)") from None
 
     async def _wait(self, tracker: PromptTracker, ending: Ending) -> None:

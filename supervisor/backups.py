@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +40,9 @@ def ours(folder: str, db_path: str) -> list[str]:
 
 class ScheduledBackups:
     def __init__(self, folder: str, db_path: str, *, interval_s: float, keep: int, clock: Callable[[], float],
-                 log: Any, store_factory: Callable[[], Store]) -> None:
+                 log: Any, store_factory: Callable[[], Store], min_free_bytes: int = 0) -> None:
         self.folder, self.db_path = os.path.abspath(folder), db_path
+        self.min_free_bytes = min_free_bytes  # MIN_FREE_DISK_MB: a backup on the store's disk leaves it this room
         self.interval_s, self.keep = interval_s, keep
         self.clock, self.log, self.store_factory = clock, log, store_factory
         self.next_at = clock()  # the first one at start: a daemon restarted often still gets its backups
@@ -59,6 +61,7 @@ class ScheduledBackups:
         """One backup, checked, then the oldest beyond BACKUP_KEEP removed; None when it failed."""
         try:
             os.makedirs(self.folder, exist_ok=True)
+            self._check_room()
             target = os.path.join(self.folder, backup_name(self.db_path, time.time()))
             result = backup(self.db_path, target)  # integrity_check on the copy before it takes its name
         except Exception as exc:  # disk full, unwritable folder, a copy that failed its check: reported, not fatal
@@ -72,6 +75,17 @@ class ScheduledBackups:
                       seconds=result.seconds, removed=removed)
         self._record("backup_completed", path=result.path, bytes=result.bytes, seconds=result.seconds)
         return result
+
+    def _check_room(self) -> None:
+        """Refuse a copy that would not fit, or that would take the store's disk below its floor (new jobs would
+        get 507 because of a backup)."""
+        need = os.path.getsize(self.db_path)  # the copy holds at most the file's pages
+        free = shutil.disk_usage(self.folder).free
+        same_disk = os.stat(self.folder).st_dev == os.stat(self.db_path).st_dev
+        floor = self.min_free_bytes if same_disk else 0
+        if free - need < floor:
+            raise OSError(f"no room for a backup of {need} bytes: {free} bytes free in {self.folder}"
+                          + (f", {floor} kept free for the store (MIN_FREE_DISK_MB)" if floor else ""))
 
     def _prune(self) -> list[str]:
         names = ours(self.folder, self.db_path)

@@ -37,7 +37,8 @@ class Maintenance:
         self.disk_state = DiskState.OK
         self.backups = ScheduledBackups(settings.backup_dir, settings.sqlite_db_path,
                                         interval_s=settings.backup_interval_s, keep=settings.backup_keep,
-                                        clock=clock, log=log, store_factory=self.store_factory) \
+                                        clock=clock, log=log, store_factory=self.store_factory,
+                                        min_free_bytes=int(settings.min_free_disk_mb * MB)) \
             if settings.backup_dir else None
 
     def _store(self) -> Store:

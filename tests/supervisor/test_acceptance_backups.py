@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import apsw
+import httpx
 import pytest
 
 from store import Store
@@ -21,6 +23,13 @@ def daemons() -> Iterator[list[RunningDaemon]]:
     yield started
     for d in started:
         d.close()
+
+
+def health_backup(d: RunningDaemon) -> dict[str, Any] | None:
+    try:
+        return d.client.get(f"{d.url}/health").json().get("backup")  # type: ignore[no-any-return]
+    except httpx.HTTPError:
+        return None
 
 
 def backups(folder: Path) -> list[Path]:
@@ -72,4 +81,18 @@ def test_a_failing_backup_is_reported_never_fatal(tmp_path: Path, daemons: list[
     assert "NotADirectoryError" in backup["last_error"] or "FileExistsError" in backup["last_error"]
     job_id = d.submit(4)
     d.wait_jobs([job_id], {"completed"}, 20)
+    assert d.proc is not None and d.proc.poll() is None
+
+
+def test_a_backup_that_would_fill_the_disk_is_refused(tmp_path: Path, daemons: list[RunningDaemon]) -> None:
+    """On the store's disk a backup keeps MIN_FREE_DISK_MB free: refused and reported, no file left behind."""
+    folder = tmp_path / "backups"
+    d = RunningDaemon(tmp_path, BACKUP_DIR=str(folder), BACKUP_INTERVAL_S="0.3", MIN_FREE_DISK_MB="100000000")
+    daemons.append(d)
+    d.start()
+    d.wait_for(lambda: len(d.events("backup_failed")) >= 2, 30, "two refused backups")
+    assert "no room for a backup" in d.events("backup_failed")[0]["error"]
+    assert list(folder.iterdir()) == []
+    backup = d.wait_for(lambda: health_backup(d), 20, "/health")  # 503 for the disk's sake; says why
+    assert backup["last_error"].startswith("OSError: no room for a backup")
     assert d.proc is not None and d.proc.poll() is None

@@ -200,6 +200,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "or requeued (stale heartbeat)")] = 2.0
     recovery_interval_s: Annotated[PosFloat, _d("seconds between stale-heartbeat recoveries")] = 5.0
 
+    # --- watchdog, memory and backups (README "Watchdog, memory and backups") --------------------------------
+    interrupt_grace_s: Annotated[PosFloat, _d("a prompt still running this long after its interrupt (cancel, "
+                                              "deadline), or a ComfyUI silent this long under a job: restarted")] = (
+        30.0
+    )
+    comfyui_max_rss_mb: Annotated[NonNegFloat, _d("a spawned ComfyUI whose RSS passes this is restarted between "
+                                                  "two jobs (0: no limit)")] = 0.0
+    comfyui_max_vram_mb: Annotated[NonNegFloat, _d("a ComfyUI whose GPU memory in use (/system_stats) passes this "
+                                                   "is restarted between two jobs (0: no limit)")] = 0.0
+    backup_dir: Annotated[str | None, _d("set: the daemon backs the store up into this folder")] = None
+    backup_interval_s: Annotated[PosFloat, _d("seconds between scheduled backups (with BACKUP_DIR)")] = 3600.0
+    backup_keep: Annotated[PosInt, _d("scheduled backups kept in BACKUP_DIR (older ones removed once a new one "
+                                      "passed its integrity check)")] = 24
+
     # --- RunPod transport -----------------------------------------------------------------------------------
     serve_api_locally: Annotated[bool, _d("RunPod mode: serve the SDK's local test API on API_HOST:API_PORT")] = False
     runpod_max_output_mb: Annotated[PosFloat, _d("RunPod mode: largest result returned inline")] = 10.0

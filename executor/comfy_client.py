@@ -189,6 +189,11 @@ class ComfyClient:
         """Reset ComfyUI's execution cache (it also unloads models) before its next prompt (trace 43)."""
         await self._request("POST", "/free", json={"free_memory": True})
 
+    async def free_memory(self) -> None:
+        """Unload every model and free ComfyUI's memory (its caches too) before its next prompt: after an
+        out-of-memory error (server.py answers 200 with an empty body; the prompt worker acts on the flags)."""
+        await self._request("POST", "/free", json={"unload_models": True, "free_memory": True})
+
     async def view(self, filename: str, subfolder: str, kind: str) -> ViewFile | None:
         """The bytes of an output file; None on 404 (e.g. a cached output whose file was deleted)."""
         response = await self._request("GET", "/view",

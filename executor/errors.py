@@ -40,6 +40,10 @@ class InputUnavailable(ExecutorError):
         return {"type": self.kind, "message": self.message, **self.details}
 
 
+class ComfySilent(ComfyUnavailable):
+    """ComfyUI did not answer within INTERRUPT_GRACE_S while a job was in it: the watchdog restarts it."""
+
+
 class JobFailed(ExecutorError):
     """The job failed for a reason a retry cannot fix."""
 

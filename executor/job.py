@@ -24,13 +24,11 @@ from executor import inputs, outputs, reconcile, references
 from executor.comfy_client import ComfyClient
 from executor.errors import (
     BadResponse,
+    ComfySilent,
     ComfyUnavailable,
-    ExecutionFailed,
     InputUnavailable,
     InvalidInput,
     JobFailed,
-    TimedOut,
-    execution_error,
     validation_error,
 )
 from executor.outputs import Collected
@@ -38,11 +36,11 @@ from executor.protocol import HistoryEntry, Outcome, OutputRef
 from executor.references import Fetcher
 from executor.storage import OutputSink
 from executor.tracker import PromptState, PromptTracker
+from executor.verdict import Ending, error_detail, job_error, out_of_memory
 from store import Job, Progress, Store, StoreError, StoreFull
 from store.policy import OPEN as OPEN_POLICY
 from store.policy import PolicyViolation, WorkflowPolicy
 
-STOP_WAIT_S = 30.0  # after an interrupt, how long to wait for ComfyUI to stop before giving up on the prompt
 FULL_RETRY_S = (0.5, 10.0)  # a terminal write that meets a full disk is retried, backing off from/to this
 
 
@@ -51,12 +49,6 @@ class Phase(enum.Enum):
     IN_COMFYUI = "in_comfyui"  # prompt queued or running in ComfyUI
     STORING = "storing"  # outputs fetched, stored, terminal state written
     DONE = "done"
-
-
-class Ending(enum.Enum):
-    NORMAL = "normal"
-    CANCELLED = "cancelled"
-    TIMEOUT = "timeout"
 
 
 class Runtime(msgspec.Struct, kw_only=True):
@@ -72,6 +64,8 @@ class Runtime(msgspec.Struct, kw_only=True):
     on_unavailable: Callable[[], None]
     fetcher: Fetcher  # inputs given by URL or s3://, and the limits every input is checked against
     policy: WorkflowPolicy = OPEN_POLICY  # node lists + the catalog of this executor's ComfyUI (replaced when re-read)
+    on_stuck: Callable[[str], None] = lambda reason: None  # the watchdog: this ComfyUI must be restarted
+    on_out_of_memory: Callable[[dict[str, Any]], None] = lambda detail: None  # counted (store operations)
 
 
 class JobRun:
@@ -81,6 +75,7 @@ class JobRun:
         self.cancel_requested = job.cancel_requested
         self.stop_requested = False  # reset-stuck found it over the limit: stop it like its own deadline
         self.release_requested = False
+        self.ending = Ending.NORMAL  # CANCELLED | TIMEOUT once ComfyUI was asked to stop the prompt
         self.tracker: PromptTracker | None = None
         self.task: asyncio.Task[None] | None = None
         self.outcome = ""  # completed | failed | cancelled | requeued | released | unreleased | lost
@@ -100,7 +95,15 @@ class JobRun:
             await self._run()
         except ComfyUnavailable as exc:
             self.rt.on_unavailable()
+            if isinstance(exc, ComfySilent):  # alive (its process runs) but silent: the watchdog restarts it
+                self.rt.on_stuck("comfyui_unresponsive")
             await self._stop_prompt_quietly()  # ComfyUI may have taken the prompt and lost only its answer
+            if self.ending is not Ending.NORMAL:  # it was being stopped: it ends as asked, never requeued
+                await self._finish(self.ending, None, Collected(files=[], texts=[], missing=[]))
+                return
+            if self.tracker is not None and self.tracker.state is PromptState.QUEUED:  # never ran: no attempt spent
+                await self._write("released", self.rt.store.release, self.job.id, self.rt.worker_id)
+                return
             error = {"type": "comfyui_unavailable", "message": exc.message}
             await self._write("requeued", self.rt.store.requeue, self.job.id, self.rt.worker_id, error)
         except InputUnavailable as exc:  # a fetch that may work next time (what was fetched is kept)
@@ -150,6 +153,13 @@ class JobRun:
             # (we remove outputs, so ComfyUI's counter reuses names): reset ComfyUI's cache and run it once more
             self.log.warning("cached_output_missing", files=[r.filename for r in collected.missing + stale])
             await self.rt.client.free_cache()
+            ending, entry = await self._execute(workflow)
+            collected = await self._collect(entry)
+        if ending is Ending.NORMAL and out_of_memory(entry):  # ComfyUI's memory freed, then one more attempt
+            assert entry is not None
+            self.log.warning("job_out_of_memory", retry=True, **error_detail(entry.error))
+            self.rt.on_out_of_memory(error_detail(entry.error))
+            await self.rt.client.free_memory()
             ending, entry = await self._execute(workflow)
             collected = await self._collect(entry)
         await self._finish(ending, entry, collected)
@@ -216,22 +226,34 @@ class JobRun:
                 raise ComfyUnavailable(tracker.reason)
             if ending is Ending.NORMAL and (self.cancel_requested or self.stop_requested
                                             or self._deadline_passed(tracker)):
-                ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
+                ending = self.ending = Ending.CANCELLED if self.cancel_requested else Ending.TIMEOUT
                 self.log.info("prompt_stopping", reason=ending.value, prompt_id=tracker.prompt_id)
-                await reconcile.stop(self.rt.client, tracker)
                 stopped_at = time.monotonic()
+                await self._answer(reconcile.stop(self.rt.client, tracker))
                 continue
-            if ending is not Ending.NORMAL and time.monotonic() - stopped_at > STOP_WAIT_S:
-                self.log.warning("prompt_did_not_stop", prompt_id=tracker.prompt_id)
+            if ending is not Ending.NORMAL and time.monotonic() - stopped_at > self.rt.settings.interrupt_grace_s:
+                self.log.error("prompt_did_not_stop", prompt_id=tracker.prompt_id, reason=ending.value,
+                               grace_s=self.rt.settings.interrupt_grace_s)
+                self.rt.on_stuck("comfyui_stuck")  # the watchdog restarts this ComfyUI once the job has ended
                 return ending, None
             if tracker.needs_reconcile:
                 tracker.needs_reconcile = False
-                await reconcile.reconcile(self.rt.client, tracker)
+                await self._answer(reconcile.reconcile(self.rt.client, tracker))
                 continue
             await self._wait(tracker, ending)
 
+    async def _answer(self, asked: Any) -> None:
+        """ComfyUI answers within INTERRUPT_GRACE_S, or it counts as not answering (the watchdog then acts)."""
+        try:
+            await asyncio.wait_for(asked, timeout=self.rt.settings.interrupt_grace_s)
+        except TimeoutError:
+            raise ComfySilent(f"ComfyUI did not answer within {self.rt.settings.interrupt_grace_s:g} s "
+                                   "(INTERRUPT_GRACE_S)") from None
+
     async def _wait(self, tracker: PromptTracker, ending: Ending) -> None:
         silence = self.rt.settings.heartbeat_interval_s
+        if ending is not Ending.NORMAL:  # look again at the end of the grace period at the latest
+            silence = min(silence, self.rt.settings.interrupt_grace_s)
         start = self._deadline_start(tracker)
         if ending is Ending.NORMAL and start is not None:
             silence = max(0.01, min(silence, start + self.timeout_s - time.monotonic() + 0.01))
@@ -272,7 +294,7 @@ class JobRun:
         if entry is not None:  # the prompt ran: finish in the order ComfyUI ran them
             await self._in_turn()
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
-        error = self._error(ending, entry, collected)
+        error = job_error(ending, entry, collected, timeout_s=self.timeout_s, stop_requested=self.stop_requested)
         if ending is Ending.CANCELLED:
             await self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
         elif error is not None:
@@ -284,30 +306,6 @@ class JobRun:
             removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, refs)
             if removed:
                 self.log.debug("outputs_removed", count=removed)
-
-    def _error(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> JobFailed | None:
-        if ending is Ending.TIMEOUT and self.stop_requested:
-            return TimedOut("job ran longer than the stuck-job limit (reset-stuck) and was interrupted",
-                            timeout_s=self.timeout_s, stopped_by="reset_stuck")
-        if ending is Ending.TIMEOUT:
-            return TimedOut(f"job ran longer than its deadline of {self.timeout_s:g} s and was interrupted",
-                            timeout_s=self.timeout_s)
-        if entry is None:
-            return ExecutionFailed("ComfyUI gave no result for the prompt")
-        if entry.outcome is Outcome.ERROR:
-            return execution_error(entry.error or {})
-        if entry.outcome is Outcome.INTERRUPTED:
-            return ExecutionFailed("the prompt was interrupted in ComfyUI", exception_type="interrupted")
-        if collected.unservable:
-            ref = collected.unservable[0]
-            return InvalidInput(f"node {ref.node_id} wrote {ref.filename!r}, a file name ComfyUI cannot serve back "
-                                "(control characters, e.g. from a filename_prefix)", node_id=ref.node_id,
-                                filename=ref.filename)
-        if collected.missing:
-            names = ", ".join(r.filename for r in collected.missing)
-            return ExecutionFailed(f"ComfyUI reported outputs it does not have: {names}",
-                                   exception_type="output_missing")
-        return None
 
     async def _in_turn(self) -> None:
         """Jobs whose prompt ran write their terminal state in claim order (the order ComfyUI ran them)."""

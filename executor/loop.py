@@ -27,6 +27,7 @@ from executor.references import Fetcher
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState
+from executor.watchdog import EXIT_RESTART, Watchdog
 from store import Job, Store, StoreFull
 from store.disk import DiskState
 from store.policy import NodeLists, WorkflowPolicy
@@ -55,7 +56,8 @@ _EDGES = {
 
 class Executor:
     def __init__(self, settings: Settings, store: Store, *, comfyui_url: str, worker_id: str, client_id: str,
-                 sink: OutputSink | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 sink: OutputSink | None = None, clock: Callable[[], float] = time.monotonic,
+                 comfyui_component: str | None = None) -> None:
         self.settings, self.store, self.clock = settings, store, clock
         self.comfyui_url = comfyui_url.rstrip("/")
         self.client = ComfyClient(self.comfyui_url)
@@ -64,7 +66,8 @@ class Executor:
                           sink=sink or make_sink(settings), worker_id=worker_id, client_id=client_id,
                           routes={}, on_unavailable=self._unavailable, fetcher=Fetcher(settings),
                           policy=WorkflowPolicy(lists=NodeLists.parse(settings.node_denylist,
-                                                                      settings.node_allowlist)))
+                                                                      settings.node_allowlist)),
+                          on_stuck=self.request_restart, on_out_of_memory=self._out_of_memory)
         ws_url = self.comfyui_url.replace("http", "ws", 1) + f"/ws?clientId={client_id}"
         self.socket = ComfySocket(ws_url, self._on_event, attempts=settings.websocket_reconnect_attempts,
                                   delay_s=settings.websocket_reconnect_delay_s,
@@ -82,6 +85,10 @@ class Executor:
         self.paused_until = 0.0
         self.background: list[asyncio.Task[None]] = []
         self.log = get_logger(worker_id=worker_id)
+        self.watchdog = Watchdog(settings, store, self.client, self.log, comfyui_component)
+        self.restart_reason: str | None = None  # the watchdog asked for a fresh ComfyUI (exit EXIT_RESTART)
+        self.drain_unlimited = False  # a memory restart waits for the running job, however long it takes
+        self.memory_check: asyncio.Task[None] | None = None
 
     def _move(self, new: State) -> bool:
         if new not in _EDGES[self.state]:
@@ -93,7 +100,25 @@ class Executor:
 
     def stop(self) -> None:
         """Stop claiming and drain (a signal handler calls this; the loop acts on it)."""
+        self.drain_unlimited = False  # a SIGTERM bounds even a memory drain by SHUTDOWN_GRACE_S
         self._move(State.DRAINING)
+        self.wake.set()
+
+    def request_restart(self, reason: str, *, wait_for_jobs: bool = False, **detail: object) -> None:
+        """The watchdog: end or release every job, then exit EXIT_RESTART so the supervisor restarts ComfyUI.
+        ``wait_for_jobs`` (memory): the running job finishes first, however long; else SHUTDOWN_GRACE_S."""
+        if self.restart_reason is not None or self.state not in (State.STARTING, State.RUNNING):
+            return
+        self.restart_reason = reason
+        self.log.warning("comfyui_restart_requested", reason=reason, jobs=[r.job.id for r in self.active],
+                         **detail)
+        self.watchdog.record(reason, **detail)
+        self.exit_code = EXIT_RESTART
+        self._move(State.DRAINING)
+        self.drain_unlimited = wait_for_jobs
+
+    def _out_of_memory(self, detail: dict[str, object]) -> None:
+        self.watchdog.record("oom_retry", **detail)
 
     # --- main loop ----------------------------------------------------------------------------------------
 
@@ -105,9 +130,10 @@ class Executor:
             await self._claim_loop()
             await self._drain()
         finally:
-            for task in tasks + self.background:
+            tasks += self.background + ([self.memory_check] if self.memory_check else [])
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, *self.background, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.client.close()
             if self.wakeup is not None:
                 self.wakeup.close()
@@ -236,10 +262,22 @@ class Executor:
         self.claim_version = None  # our own commits do not move data_version: look again
         if run.outcome in {"completed", "failed", "cancelled"}:
             self.finished_jobs += 1
-            if self.settings.refresh_worker:
+            if self.settings.refresh_worker and self.restart_reason is None:
                 self.exit_code = EXIT_REFRESH
                 self.stop()
+            elif self.watchdog.limits_set and self.state is State.RUNNING and self.memory_check is None:
+                self.memory_check = asyncio.create_task(self._check_memory(), name="memory")
         self.wake.set()
+
+    async def _check_memory(self) -> None:
+        """After a job: a ComfyUI over its memory limits drains and restarts between two jobs."""
+        try:
+            if (detail := await self.watchdog.check_memory()) is not None:
+                self.request_restart("memory_restart", wait_for_jobs=True, **detail)
+        except Exception as exc:  # never let a measurement take the executor down
+            self.log.warning("memory_check_failed", reason=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.memory_check = None
 
     async def _drain(self) -> None:
         """Release at once the jobs ComfyUI has not started (their prompts leave its queue), let the running
@@ -251,14 +289,14 @@ class Executor:
                 run.task.cancel()
         await asyncio.gather(*(r.task for r in waiting if r.task), return_exceptions=True)
         if self.active:
-            self.log.info("executor_draining", jobs=len(self.active), grace_s=self.settings.shutdown_grace_s)
+            self.log.info("executor_draining", jobs=len(self.active), grace_s=self.settings.shutdown_grace_s,
+                          until_done=self.drain_unlimited)
             deadline = self.clock() + self.settings.shutdown_grace_s
-            while self.active and self.clock() < deadline:
+            while self.active and (self.drain_unlimited or self.clock() < deadline):
                 self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, deadline - self.clock()))
-                except TimeoutError:
-                    break
+                timeout = None if self.drain_unlimited else max(0.0, deadline - self.clock())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=timeout)
         leftover = list(self.active)
         for run in leftover:
             run.release_requested = True
@@ -277,7 +315,16 @@ class Executor:
             self.background.append(asyncio.create_task(self._recover_availability(), name="recover"))
 
     async def _recover_availability(self) -> None:
-        await self._probe_until_ready()
+        """Wait for ComfyUI to answer again; one that stays silent for INTERRUPT_GRACE_S while it held jobs of
+        ours is restarted (the watchdog): those jobs are requeued (released if they had not started)."""
+        if not self.active:
+            await self._probe_until_ready()
+        else:
+            try:
+                await asyncio.wait_for(self._probe_until_ready(), timeout=self.settings.interrupt_grace_s)
+            except TimeoutError:
+                self.request_restart("comfyui_unresponsive", grace_s=self.settings.interrupt_grace_s)
+                return
         await self._read_catalog()
         await self.socket.connected.wait()
         self.comfy_ok.set()

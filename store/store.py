@@ -26,6 +26,7 @@ from store.model import (
     Page,
     Progress,
 )
+from store.operations import Operations
 from store.outbox import Outbox, WebhookSpec
 from store.queries import queries
 from store.queue import Queue
@@ -54,10 +55,11 @@ WAKES: dict[str, frozenset[Wake]] = {
     "set_component": frozenset(), "clear_components": frozenset(), "audit": frozenset(),
     "redeliver": _HOOK, "release_deliveries": _HOOK, "claim_deliveries": frozenset(),
     "record_attempt": frozenset(), "cleanup_deliveries": frozenset(), "add_fetched_input": frozenset(),
+    "record_operation": frozenset(),
 }
 
 
-class Store(Clients, Recovery, Registry, Outbox, Fetched, Room, Queue):
+class Store(Clients, Recovery, Registry, Outbox, Fetched, Operations, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(

@@ -10,6 +10,7 @@ from supervisor import secrets
 from supervisor.process import ProcessSpec
 
 EXIT_REFRESH = 3  # an executor asks for its ComfyUI to be restarted (REFRESH_WORKER)
+EXIT_RESTART = 4  # an executor's watchdog asks for its ComfyUI to be restarted (stuck, silent, memory)
 
 
 def command(*args: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from store import Store
+from supervisor.children import EXIT_RESTART
 from supervisor.process import ManagedProcess
 from supervisor.states import ALIVE, ProcessState
 
@@ -135,10 +136,21 @@ class Daemon:
             if proc is self.transport and new is S.EXITED:  # a one-shot transport ran its test input
                 self.begin_shutdown("transport_finished", 1 if proc.exit_status else 0)
             if inst and new is S.EXITED and self.accepting():  # the executor asks for a fresh ComfyUI
-                self.log.info("comfyui_refresh", instance=inst.index)
-                inst.comfyui.restart()
+                self._restart_comfyui(inst, proc.last_status)
             if new is S.FATAL:
                 self.begin_shutdown("child_fatal", EXIT_FATAL)
+
+    def _restart_comfyui(self, inst: Instance, status: int | None) -> None:
+        """REFRESH_WORKER after a job (exit 3), or the executor's watchdog (exit 4: a prompt that ignored its
+        interrupt, a ComfyUI silent under a job, memory over its limit): the executor has already ended or
+        released its jobs. An attached ComfyUI cannot be restarted: its executor just starts again."""
+        if status == EXIT_RESTART:
+            self.log.warning("comfyui_restart", instance=inst.index, reason="executor_watchdog",
+                             restartable=not inst.comfyui.external)
+        else:
+            self.log.info("comfyui_refresh", instance=inst.index)
+        if status != EXIT_RESTART or inst.comfyui.state is S.RUNNING:  # not one the supervisor already restarts
+            inst.comfyui.restart()
 
     def _set_component(self, name: str, state: str, **fields: Any) -> None:
         """Record a component's state; a store that refuses (a full disk) gets it again every

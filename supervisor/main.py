@@ -82,7 +82,7 @@ def build(settings: Settings, store: Store, spawner: Spawner, commands: dict[str
                                startup_timeout_s=settings.comfyui_startup_timeout_s,
                                hang_timeout_s=settings.comfyui_hang_timeout_s)
         executor = ManagedProcess(children.executor_spec(settings, i, url, dirs, env),
-                                  restart_code=children.EXIT_REFRESH, **common)  # type: ignore[arg-type]
+                                  restart_code=(children.EXIT_REFRESH, children.EXIT_RESTART), **common)  # type: ignore[arg-type]
         instances.append(Instance(index=i, url=url, worker_id=children.worker_id(settings, i), comfyui=comfy,
                                   executor=executor))
     transport_spec = children.transport_spec(settings, env, commands)

@@ -16,6 +16,7 @@ from typing import Any
 from config.settings import Settings
 from store import Store, StoreFull
 from store.disk import MB, DiskState
+from supervisor.backups import ScheduledBackups
 
 EVICT_TO = 0.9  # past STORE_MAX_MB, outputs are removed until the store uses this fraction of it
 
@@ -34,6 +35,11 @@ class Maintenance:
         self.local = threading.local()
         self.busy: asyncio.Future[None] | None = None
         self.disk_state = DiskState.OK
+        self.backups = ScheduledBackups(settings.backup_dir, settings.sqlite_db_path,
+                                        interval_s=settings.backup_interval_s, keep=settings.backup_keep,
+                                        clock=clock, log=log, store_factory=self.store_factory,
+                                        min_free_bytes=int(settings.min_free_disk_mb * MB)) \
+            if settings.backup_dir else None
 
     def _store(self) -> Store:
         if getattr(self.local, "store", None) is None:
@@ -95,7 +101,10 @@ class Maintenance:
             self.disk_state = state
 
     def poll(self) -> None:
-        """Start the due tasks on the worker thread unless the previous ones are still running."""
+        """Start the due tasks on the worker thread unless the previous ones are still running (a scheduled
+        backup runs on a thread of its own)."""
+        if self.backups:
+            self.backups.poll()
         if self.busy is not None and not self.busy.done():
             return
         tasks = self.due()
@@ -119,3 +128,5 @@ class Maintenance:
     def close(self) -> None:
         self.pool.submit(self._close_store)
         self.pool.shutdown(wait=True)
+        if self.backups:
+            self.backups.close()

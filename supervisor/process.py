@@ -7,7 +7,7 @@ for the real one, ``tests/supervisor`` for a fake), so the state machine runs in
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 import msgspec
@@ -58,7 +58,8 @@ class ManagedProcess:
     - ``probed``: becomes running only once its probe answers; killed when it stops answering for
       ``hang_timeout_s`` or never answers within ``startup_timeout_s``.
     - ``external``: nothing is spawned (an attached ComfyUI); only its probe decides its state.
-    - ``restart_code``: an exit status that asks for a planned restart (not a failure): state ``exited``.
+    - ``restart_code``: exit statuses that ask for a planned restart (not a failure): state ``exited``
+      (``last_status`` says which).
     - ``gate``: a backoff ends in a new start only while this says yes (an executor waits for its ComfyUI).
     """
 
@@ -75,7 +76,7 @@ class ManagedProcess:
         external: bool = False,
         startup_timeout_s: float = 600.0,
         hang_timeout_s: float = 60.0,
-        restart_code: int | None = None,
+        restart_code: int | Collection[int] | None = None,
         gate: Callable[[], bool] = lambda: True,
         listener: Listener | None = None,
     ) -> None:
@@ -88,7 +89,7 @@ class ManagedProcess:
         self.external = external
         self.startup_timeout_s = startup_timeout_s
         self.hang_timeout_s = hang_timeout_s
-        self.restart_code = restart_code
+        self.restart_codes = {restart_code} if isinstance(restart_code, int) else set(restart_code or ())
         self.gate = gate
         self.listener = listener
         self.state = S.STOPPED
@@ -96,6 +97,7 @@ class ManagedProcess:
         self.generation = 0  # bumped on every start: a probe answer for an older generation is ignored
         self.starts = 0
         self.exit_status: int | None = None  # a one-shot child's own exit status
+        self.last_status: int | None = None  # the status of its last exit
         self.last_exit: str | None = None  # "exit 1", "signal SIGKILL", "hung", "spawn failed: ..."
         self.started_at = 0.0
         self.last_answer = 0.0
@@ -243,6 +245,7 @@ class ManagedProcess:
             self.handle.signal_group(signal.SIGKILL)
         self.handle = None
         self.kill_at = None
+        self.last_status = status
         self.last_exit = describe_exit(status) + (f" ({self.kill_reason})" if self.kill_reason else "")
         if self.state is S.STOPPING:
             self.change_state(S.STOPPED)  # stopping -> stopped
@@ -250,7 +253,7 @@ class ManagedProcess:
                 self.restart_when_stopped = False
                 if self.gate():  # not while the daemon drains
                     self.start()
-        elif status == self.restart_code and self.restart_code is not None:
+        elif status in self.restart_codes:
             self.change_state(S.EXITED)  # running -> exited: a restart request
         elif self.spec.oneshot:
             self.exit_status = status

@@ -668,7 +668,8 @@ async def test_43_cached_output_file_deleted_then_free(session: Session) -> None
 async def test_delay_knob_spreads_time_and_progress_over_nodes(session: Session) -> None:
     knobs = await session.http.post("/_fake/config", json={"delay_ms": 200, "progress_steps": 4})
     assert knobs.json() == {"delay_ms": 200, "progress_steps": 4, "history_delay_ms": 0, "garble_path": "",
-                            "garble_body": "<html><body>502 Bad Gateway</body></html>"}
+                            "garble_body": "<html><body>502 Bad Gateway</body></html>", "ignore_interrupt": False,
+                            "oom_prompts": 0, "vram_total_mb": 0, "vram_per_prompt_mb": 0, "rss_per_prompt_mb": 0}
     started = time.monotonic()
     result = await session.run(trace("01")["request"]["body"])
     assert time.monotonic() - started >= 0.2

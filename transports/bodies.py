@@ -83,6 +83,17 @@ class DiskBody(msgspec.Struct, frozen=True):
     min_free_bytes: Annotated[int, Meta(description="MIN_FREE_DISK_MB: less room than this refuses new jobs")]
 
 
+class BackupBody(msgspec.Struct, frozen=True):
+    """Scheduled backups (BACKUP_DIR): the last that worked and the last that failed (epoch seconds)."""
+
+    completed: int
+    failed: int
+    last_success_at: float | None
+    last_path: str | None
+    last_failure_at: float | None
+    last_error: str | None
+
+
 class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     status: Annotated[str, Meta(description="healthy | unhealthy (then HTTP 503)")]
     # every field but status is left out for a caller without a valid key while API_KEY is set
@@ -92,6 +103,7 @@ class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     detail: str | None = None
     warnings: list[str] = []  # e.g. the API open beyond loopback (API_KEY unset)
     disk: DiskBody | None = None
+    backup: BackupBody | None = None  # only once the daemon took (or tried) a scheduled backup
 
 
 class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -14,6 +14,7 @@ from store.clients import DEFAULT_OWNER
 from store.policy import NodeLists
 from transports.batching import Batcher
 from transports.bodies import (
+    BackupBody,
     CleanupBody,
     ComponentBody,
     DeletedBody,
@@ -34,6 +35,19 @@ from transports.streaming import STREAM_OVER, BodyStream, output_stream, status_
 from transports.watcher import JobWatcher
 from transports.webhook_field import WebhookRules
 from transports.workflow_policy import PolicySource
+
+
+def backup_body(store: Store) -> BackupBody | None:
+    """The scheduled backups' record (supervisor/backups.py), None before the first."""
+    ops = store.operations()
+    done, failed = ops.get("backup_completed"), ops.get("backup_failed")
+    if done is None and failed is None:
+        return None
+    return BackupBody(completed=done.count if done else 0, failed=failed.count if failed else 0,
+                      last_success_at=done.last_at if done else None,
+                      last_path=str((done.last_detail or {}).get("path")) if done else None,
+                      last_failure_at=failed.last_at if failed else None,
+                      last_error=str((failed.last_detail or {}).get("error")) if failed else None)
 
 
 class Submission(NamedTuple):
@@ -202,12 +216,13 @@ class JobService:
                                                 detail=c.detail, updated_at=c.updated_at)
                           for c in self.store.components()}
             disk = disk_body(self.store)
+            backup = backup_body(self.store)
         except Exception as exc:  # any failure to read the store means unhealthy, never a 500
             return HealthBody(status="unhealthy", database_path=self.store.path,
                               detail=f"store unreadable: {type(exc).__name__}: {exc}")
         reason = disk_problem(disk, self.store.path) or unhealthy_reason(components)
         return HealthBody(status="unhealthy" if reason else "healthy", database_path=self.store.path,
-                          job_stats=stats, components=components, detail=reason, disk=disk)
+                          job_stats=stats, components=components, detail=reason, disk=disk, backup=backup)
 
     def stats(self, include_recent: bool = False, limit: int = 10, owner: str | None = None) -> StatsBody:
         """Counts of every job; ``clients`` breaks them down by client (only ``owner``'s when given), and the

@@ -282,3 +282,10 @@ WHERE (status = 'pending' AND attempts > 0) OR (status = 'running' AND attempts 
 -- running the job
 INSERT INTO job_inputs (job_id, idx, name, data)
 SELECT id, :idx, :name, :data FROM jobs WHERE id = :job_id AND status = 'running' AND worker_id = :worker_id;
+
+-- name: record_operation
+INSERT INTO operations (name, count, last_at, last_detail) VALUES (:name, 1, :now, :detail)
+ON CONFLICT (name) DO UPDATE SET count = count + 1, last_at = excluded.last_at, last_detail = excluded.last_detail;
+
+-- name: list_operations
+SELECT name, count, last_at, last_detail FROM operations ORDER BY name;

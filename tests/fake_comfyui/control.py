@@ -1,7 +1,9 @@
 """Test-only control endpoints under /_fake/ (never answered by a real ComfyUI).
 
 GET/POST /_fake/config   read / change knobs: {"delay_ms", "progress_steps", "history_delay_ms", "garble_path",
-                         "garble_body"} (garble_*: a fault ComfyUI itself never shows, see execution.Config)
+                         "garble_body", "ignore_interrupt", "oom_prompts", "vram_total_mb", "vram_per_prompt_mb",
+                         "rss_per_prompt_mb"} (garble_*: a fault ComfyUI itself never shows, see execution.Config;
+                         the memory knobs: memory.py)
 POST /_fake/drop_sockets abort every websocket connection (no close frame)
 POST /_fake/crash        die at once (os._exit when a separate process; in-process: stop serving)
 POST /_fake/hang         {"seconds": N | null}: stop answering HTTP/WS and stop executing

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .catalog import NodeClass
+from .memory import Memory
 from .nodes import Dirs, NodeContext
 from .validation import format_traceback, type_name
 
@@ -26,6 +27,16 @@ class InterruptProcessingException(Exception):
 
 
 InterruptProcessingException.__module__ = "comfy.model_management"
+
+
+class OutOfMemoryError(RuntimeError):
+    """torch's: what a node raises when the GPU has no room (comfy.model_management.OOM_EXCEPTION)."""
+
+
+OutOfMemoryError.__module__ = "torch"
+OOM_MESSAGE = "Allocation on device "  # str() of the torch.OutOfMemoryError ComfyUI users report
+OOM_TIPS = ("This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you might "
+            "have accidentally set the batch_size to a large number.")  # execution.py adds these (0.3.64)
 
 
 @dataclass
@@ -40,6 +51,13 @@ class Config:
     # { or [, else text/html) -- a proxy's error page, or a broken extension
     garble_path: str = ""
     garble_body: str = "<html><body>502 Bad Gateway</body></html>"
+    # a node that never looks at the interrupt flag (a custom node without throw_exception_if_processing_
+    # interrupted): it runs its whole time after POST /interrupt; the flag stays set for the next node, as in ComfyUI
+    ignore_interrupt: bool = False
+    oom_prompts: int = 0  # the next N prompts fail at their first node with torch.OutOfMemoryError
+    vram_total_mb: float = 0.0  # > 0: report a CUDA device of this size (memory.py)
+    vram_per_prompt_mb: float = 0.0  # VRAM each prompt leaves in use until models are unloaded
+    rss_per_prompt_mb: float = 0.0  # real memory each prompt keeps for good (RSS grows)
 
 
 class Emitter(Protocol):
@@ -150,6 +168,7 @@ class Executor:
         self.client_id: str | None = None
         self.last_node_id: str | None = None
         self.interrupt_requested = False
+        self.memory = Memory(config)
 
     def reset_caches(self) -> None:
         self.outputs_cache.clear()
@@ -177,6 +196,9 @@ class PromptRun:
         self.ui_outputs: dict[str, dict] = {}
         self.keys = {nid: _node_key(prompt, executor.classes, executor.dirs, nid) for nid in prompt}
         self.seconds_per_node = 0.0
+        self.out_of_memory = executor.config.oom_prompts > 0
+        if self.out_of_memory:
+            executor.config.oom_prompts -= 1
 
     # --- messages ---------------------------------------------------------------------------------
 
@@ -251,6 +273,8 @@ class PromptRun:
                 self.send("executing", {"node": node_id, "display_node": node_id,
                                         "prompt_id": self.prompt_id})
             self.check_interrupt()
+            if self.out_of_memory:
+                raise OutOfMemoryError(OOM_MESSAGE)
             await self.work(node_id, cls, inputs)
             context = NodeContext(node_id, self.prompt, self.extra_data, self.ex.dirs,
                                   self.ex.emitter.send_text)
@@ -298,12 +322,13 @@ class PromptRun:
         else:
             steps = self.ex.config.progress_steps if self.seconds_per_node > 0 else 0
         if steps <= 0:
-            await asyncio.sleep(self.seconds_per_node)
+            await asyncio.sleep(self.seconds_per_node)  # a silent node: never an interrupt point (trace 27)
             return
         for value in range(1, steps + 1):
             await asyncio.sleep(self.seconds_per_node / steps)
             await self.ex.pause()
-            self.check_interrupt()
+            if not self.ex.config.ignore_interrupt:
+                self.check_interrupt()
             self._progress(node_id, state="running", value=value, max=steps)
             self.send("progress", {"value": value, "max": steps, "prompt_id": self.prompt_id,
                                    "node": node_id})
@@ -313,7 +338,11 @@ class PromptRun:
     def error_details(self, node_id: str, cls: NodeClass, inputs: dict | None, ex: Exception) -> dict:
         current = {name: [_format_value(v)] for name, v in {**(inputs or {}),
                                                              **self.hidden_data(node_id, cls)}.items()}
-        return {"node_id": node_id, "exception_message": f"{ex}\n", "exception_type": type_name(type(ex)),
+        tips = ""
+        if isinstance(ex, OutOfMemoryError):  # ComfyUI adds its tips and unloads every model
+            tips = OOM_TIPS
+            self.ex.memory.unload_all_models()
+        return {"node_id": node_id, "exception_message": f"{ex}\n{tips}", "exception_type": type_name(type(ex)),
                 "traceback": format_traceback(ex), "current_inputs": current if inputs is not None else {}}
 
     def report_error(self, node_id: str, error: dict, ex: Exception) -> None:

@@ -5,7 +5,8 @@
 
 Knobs come from the environment: FAKE_COMFYUI_DELAY_MS, FAKE_COMFYUI_PROGRESS_STEPS,
 FAKE_COMFYUI_HISTORY_DELAY_MS, FAKE_COMFYUI_STARTUP_DELAY_MS (time before the port opens, like a real
-start-up). POST /_fake/crash exits the process at once.
+start-up), FAKE_COMFYUI_IGNORE_INTERRUPT=1, FAKE_COMFYUI_VRAM_TOTAL_MB, FAKE_COMFYUI_VRAM_PER_PROMPT_MB,
+FAKE_COMFYUI_RSS_PER_PROMPT_MB (execution.Config, memory.py). POST /_fake/crash exits the process at once.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def config_from_env() -> Config:
         delay_ms=float(os.environ.get("FAKE_COMFYUI_DELAY_MS", 0)),
         progress_steps=int(os.environ.get("FAKE_COMFYUI_PROGRESS_STEPS", 10)),
         history_delay_ms=float(os.environ.get("FAKE_COMFYUI_HISTORY_DELAY_MS", 0)),
+        ignore_interrupt=os.environ.get("FAKE_COMFYUI_IGNORE_INTERRUPT", "") == "1",
+        vram_total_mb=float(os.environ.get("FAKE_COMFYUI_VRAM_TOTAL_MB", 0)),
+        vram_per_prompt_mb=float(os.environ.get("FAKE_COMFYUI_VRAM_PER_PROMPT_MB", 0)),
+        rss_per_prompt_mb=float(os.environ.get("FAKE_COMFYUI_RSS_PER_PROMPT_MB", 0)),
     )
 
 

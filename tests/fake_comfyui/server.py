@@ -195,7 +195,10 @@ class FakeComfyServer:
     async def worker(self) -> None:
         while True:
             await self.queue.wait()
-            if self.queue.take_flags().get("free_memory"):
+            flags = self.queue.take_flags()  # main.py's prompt_worker: unload_models defaults to free_memory
+            if flags.get("unload_models", flags.get("free_memory", False)):
+                self.executor.memory.unload_all_models()
+            if flags.get("free_memory"):
                 self.executor.reset_caches()
             taken = self.queue.get()
             if taken is not None:
@@ -209,6 +212,7 @@ class FakeComfyServer:
         await asyncio.sleep(self.config.history_delay_ms / 1000)
         status = {"status_str": "success" if success else "error", "completed": success, "messages": messages}
         self.queue.task_done(seq, result, status)
+        self.executor.memory.after_prompt()
         self.stats["executed"] += 1
         self.stats["executed_ids"].append(prompt_id)
         if self.executor.client_id is not None:
@@ -305,7 +309,7 @@ class FakeComfyServer:
         body = await request.json()
         for flag in ("unload_models", "free_memory"):
             if body.get(flag, False):
-                self.queue.set_flag(flag, True)
+                self.queue.set_flag(flag, body[flag])
         return web.Response(status=200)
 
     # --- history ----------------------------------------------------------------------------------
@@ -341,6 +345,7 @@ class FakeComfyServer:
     async def system_stats(self, request: web.Request) -> web.Response:
         stats = json.loads((DATA_DIR / "system_stats.json").read_text())
         stats["system"]["argv"] = ["main.py", *sys.argv[1:]]
+        stats["devices"] = self.executor.memory.devices(stats["devices"])
         return web.json_response(stats)
 
     async def get_object_info(self, request: web.Request) -> web.Response:

@@ -17,9 +17,11 @@ import msgspec
 
 from config.settings import Settings
 from store import InputImage
+from store.output_keys import bucket_list
 from transports.errors import InvalidRequest
 from transports.image_header import BadHeader, ImageSize, image_size
 from transports.images import CONTROL, image_format
+from transports.output_options import OutputRules
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,12 +31,13 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_request_pixels: int
     max_workflow_depth: int
     max_workflow_nodes: int
+    output: OutputRules = OutputRules()  # what a job's `output` may ask (transports.output_options)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         return cls(max_image_pixels=settings.max_image_pixels, max_request_pixels=settings.max_request_pixels,
                    max_workflow_depth=settings.max_workflow_depth,
-                   max_workflow_nodes=settings.max_workflow_nodes)
+                   max_workflow_nodes=settings.max_workflow_nodes, output=_output_rules(settings))
 
     # --- images -------------------------------------------------------------------------------------------
 
@@ -85,6 +88,11 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
                         f"workflow node {node_id!r} ({node.get('class_type')}) input {key!r} has control "
                         f"characters: {value!r}; ComfyUI could not serve a file of that name back",
                         node_id=node_id, input=key)
+
+
+def _output_rules(settings: Settings) -> OutputRules:
+    return OutputRules(buckets=bucket_list(settings.output_s3_buckets), default_bucket=settings.bucket_name,
+                       presign_default_s=settings.bucket_url_expiry_s, presign_max_s=settings.output_presign_max_s)
 
 
 DEFAULT_LIMITS = Limits.from_settings(Settings())

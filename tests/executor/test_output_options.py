@@ -112,7 +112,8 @@ async def test_without_presign_the_url_is_unsigned(store: Store, fake_comfyui: F
 async def test_key_template_setting(store: Store, fake_comfyui: FakeComfyUI, s3_endpoint: str,
                                     executor_factory) -> None:
     job = store.create_job(save_workflow("tpl"))
-    settings = s3_settings(s3_endpoint, bucket_prefix="runs", output_key_template="{prefix}/{node_id}-{index}/{filename}")
+    settings = s3_settings(s3_endpoint, bucket_prefix="runs",
+                           output_key_template="{prefix}/{node_id}-{index}/{filename}")
     async with executor_factory(fake_comfyui, **settings):
         done = await wait_status(store, job.id)
     [entry] = done.result["images"]

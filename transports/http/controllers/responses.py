@@ -16,6 +16,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         409: "the job is not in a state this operation may leave",
         413: "request body larger than MAX_REQUEST_MB",
         415: "a body that is not JSON (Content-Type must be application/json)",
+        416: "a Range header that is malformed or starts past the output's end (Content-Range: bytes */<size>)",
         503: "unhealthy",
         507: "no room for the job: the store's disk is full or below MIN_FREE_DISK_MB (the detail says how much "
              "is free and how to fix it)",

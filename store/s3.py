@@ -52,9 +52,10 @@ class S3Uploader:
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
 
-    def upload(self, job_id: str, filename: str, data: bytes, content_type: str) -> tuple[str, str]:
-        """Put one object in BUCKET_NAME; returns its key and the URL a client fetches it from."""
-        key = self.key(job_id, filename)
+    def upload(self, job_id: str, filename: str, data: bytes, content_type: str, *, index: int = 0,
+               node_id: str = "") -> tuple[str, str]:
+        """Put one object in BUCKET_NAME; returns its key and the URL a client fetches it from. Raises BadKey."""
+        key = self.key(job_id, filename, index=index, node_id=node_id)
         self.put(self.settings.bucket_name, key, data, content_type)
         return key, self.url(key)
 

@@ -27,7 +27,8 @@ KeyTemplate = Annotated[str, Meta(
     pattern=r"^(?!/)(?!.*\.\.)(?=.*\{filename\})([^{}\x00-\x1f\x7f]|\{(prefix|job_id|filename|index|node_id)\})+$",
     max_length=256,
     extra={"expected": "a key template of {prefix}, {job_id}, {filename} (required), {index}, {node_id} and "
-                       "plain characters, without a leading '/' or '..'"})]
+                       "plain characters, without a leading '/' or '..'",
+           "example": "renders/{prefix}/{job_id}/{index}-{filename}"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 

@@ -138,3 +138,18 @@ def test_ranged_stream_never_reads_the_blob_on_the_event_loop(make_client, db_pa
     response = client.get(f"/jobs/{job_id}/outputs/0", headers={"Range": f"bytes={MB}-{2 * MB - 1}"})
     assert response.status_code == 206 and response.content == blob[MB:2 * MB]
     assert not [s for s in log.statements if "job_outputs" in s and "length(data)" not in s]
+
+
+def test_a_range_of_another_clients_output_is_404(make_client, tmp_path) -> None:
+    """Named keys: the owner is checked before the Range is read (a 416 would tell the output's size)."""
+    from tests.http.conftest import complete
+    from tests.http.test_keys import ALICE, BOB, auth, keys_file, run
+
+    client = make_client(api_keys_file=keys_file(tmp_path / "keys.toml"))
+    job_id = run(client, ALICE)
+    complete(client.app.state.service.store, job_id)
+    for header in ("bytes=0-3", "bytes=999999-", "bytes=abc"):
+        theirs = client.get(f"/jobs/{job_id}/outputs/0", headers={**auth(BOB), "Range": header})
+        assert theirs.status_code == 404 and "content-range" not in theirs.headers, theirs.text
+    mine = client.get(f"/jobs/{job_id}/outputs/0", headers={**auth(ALICE), "Range": "bytes=0-3"})
+    assert mine.status_code == 206 and mine.content == b"\x89PNG"

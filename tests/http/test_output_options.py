@@ -99,3 +99,14 @@ def test_bad_values_name_the_field(client: TestClient[Litestar], output: Any, fi
 def test_output_beside_input_is_refused(client: TestClient[Litestar]) -> None:
     response = client.post("/run", json={"input": {"workflow": WORKFLOW}, "output": {"format": "png"}})
     assert response.status_code == 400 and "output" in response.json()["detail"]
+
+
+def test_v2_run_carries_output_and_refuses_the_same(client: TestClient[Litestar], store: Store) -> None:
+    """RunPod's endpoint API (/v2/{endpoint_id}/run) takes the same ``input.output``, checked the same way."""
+    body = {"input": {"workflow": WORKFLOW, "output": {"s3": {"bucket": ALLOWED}, "format": "webp"}}}
+    response = client.post("/v2/ep1/run", json=body)
+    assert response.status_code == 200, response.text
+    assert store.get_job(response.json()["id"]).options["output"] == {
+        "s3": {"bucket": ALLOWED, "prefix": "", "presign_s": None}, "format": "webp"}
+    bad = client.post("/v2/ep1/run", json={"input": {"workflow": WORKFLOW, "output": {"s3": {"bucket": "nope"}}}})
+    assert bad.status_code == 400 and "output.s3.bucket" in bad.json()["detail"]

@@ -23,6 +23,12 @@ Origins = Annotated[str, Meta(pattern=r"^\s*(\*|https?://[^/,\s]+)\s*(,\s*(\*|ht
                               extra={"expected": "comma-separated origins such as https://app.example.com "
                                                  "(scheme://host[:port], no path), or *",
                                      "example": "https://app.example.com, http://localhost:3000"})]
+KeyTemplate = Annotated[str, Meta(
+    pattern=r"^(?!/)(?!.*\.\.)(?=.*\{filename\})([^{}\x00-\x1f\x7f]|\{(prefix|job_id|filename|index|node_id)\})+$",
+    max_length=256,
+    extra={"expected": "a key template of {prefix}, {job_id}, {filename} (required), {index}, {node_id} and "
+                       "plain characters, without a leading '/' or '..'",
+           "example": "renders/{prefix}/{job_id}/{index}-{filename}"})]
 EndpointId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                  extra={"expected": "1-64 letters, digits, '-' or '_' (a RunPod endpoint id)"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -120,6 +126,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     input_url_max_mb: Annotated[PosFloat, _d("most MB fetched for one job: all its URL and s3:// inputs "
                                              "together")] = 100.0
     input_url_timeout_s: Annotated[PosFloat, _d("time limit of fetching one input (redirects included)")] = 30.0
+
+    # --- where and how outputs are delivered (a job's `output` field) ---------------------------------------
+    output_s3_buckets: Annotated[str, _d("comma-separated buckets a job may name in output.s3 (empty: per-job "
+                                         "destinations refused, 400)")] = ""
+    output_key_template: Annotated[KeyTemplate, _d("S3 key of each output: {prefix}, {job_id}, {filename}, "
+                                                   "{index}, {node_id}; must hold {filename}")] = (
+        "{prefix}/{job_id}/{filename}"
+    )
+    output_presign_max_s: Annotated[PosInt, _d("longest presigned URL a job may ask for (output.s3.presign)")] = (
+        7 * 86400
+    )
+    inline_output_max_mb: Annotated[NonNegFloat, _d("outputs larger than this are left out of /status and "
+                                                    "/runsync: a download URL instead (0: always inline)")] = 20.0
 
     # --- HTTP transport -------------------------------------------------------------------------------------
     api_key: Annotated[str | None, _d("set: every route but /health needs this bearer key")] = None

@@ -22,6 +22,7 @@ from config.logging import get_logger
 from config.settings import Settings
 from executor import inputs, outputs, reconcile, references
 from executor.comfy_client import ComfyClient
+from executor.destinations import deliver
 from executor.errors import (
     BadResponse,
     ComfySilent,
@@ -290,7 +291,7 @@ class JobRun:
     async def _finish(self, ending: Ending, entry: HistoryEntry | None, collected: Collected) -> None:
         self.phase = Phase.STORING
         self.left_comfyui_at = time.monotonic()
-        stored = await self.rt.sink.put(self.job.id, collected)
+        stored = await deliver(self.rt.settings, self.rt.sink, self.job, collected)
         if entry is not None:  # the prompt ran: finish in the order ComfyUI ran them
             await self._in_turn()
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)

@@ -12,8 +12,10 @@ from typing import Any, Protocol
 import msgspec
 
 from config.settings import Settings
+from executor.errors import InvalidInput
 from executor.outputs import Collected, Fetched
 from store import OutputFile
+from store.output_keys import BadKey
 from store.s3 import S3Uploader
 
 
@@ -52,7 +54,17 @@ def build_result(collected: Collected, entries: list[dict[str, Any]]) -> dict[st
     return result
 
 
-def _entry(fetched: Fetched, name: str, **extra: Any) -> dict[str, Any]:
+def object_key(uploader: S3Uploader, job_id: str, fetched: Fetched, name: str, index: int,
+               prefix: str | None = None) -> str:
+    """The output's key (OUTPUT_KEY_TEMPLATE); a key that is not safe fails the job (``invalid_input``)."""
+    try:
+        return uploader.key(job_id, name, prefix=prefix, index=index, node_id=fetched.ref.node_id)
+    except BadKey as exc:
+        raise InvalidInput(f"output {name!r} of node {fetched.ref.node_id} has no safe S3 key: the key {exc}",
+                           node_id=fetched.ref.node_id, filename=name) from None
+
+
+def entry(fetched: Fetched, name: str, **extra: Any) -> dict[str, Any]:
     return {"filename": name, **extra, "node_id": fetched.ref.node_id, "content_type": fetched.content_type,
             "subfolder": fetched.ref.subfolder}
 
@@ -62,23 +74,25 @@ class StoreSink:
 
     async def put(self, job_id: str, collected: Collected) -> Stored:
         named = list(enumerate(zip(collected.files, unique_names(collected.files), strict=True)))
-        entries = [_entry(f, n, type="base64", output_index=i) for i, (f, n) in named]
+        entries = [entry(f, n, type="base64", output_index=i) for i, (f, n) in named]
         files = [OutputFile(index=i, filename=n, content_type=f.content_type, data=f.data)
                  for i, (f, n) in named]
         return Stored(result=build_result(collected, entries), files=files)
 
 
 class S3Sink:
-    """Bytes go to ``s3://BUCKET_NAME/BUCKET_PREFIX/<job id>/<filename>``; entries carry a URL in ``data``."""
+    """Bytes go to ``s3://BUCKET_NAME/<key>`` (OUTPUT_KEY_TEMPLATE, by default ``BUCKET_PREFIX/<job id>/<filename>``);
+    entries carry a URL in ``data``."""
 
     def __init__(self, settings: Settings) -> None:
         self.uploader = S3Uploader(settings)
 
     def _upload_all(self, job_id: str, collected: Collected) -> list[dict[str, Any]]:
         entries = []
-        for fetched, name in zip(collected.files, unique_names(collected.files), strict=True):
-            key, url = self.uploader.upload(job_id, name, fetched.data, fetched.content_type)
-            entries.append(_entry(fetched, name, type="s3_url", data=url, key=key))
+        for index, (fetched, name) in enumerate(zip(collected.files, unique_names(collected.files), strict=True)):
+            key = object_key(self.uploader, job_id, fetched, name, index)
+            self.uploader.put(self.uploader.settings.bucket_name, key, fetched.data, fetched.content_type)
+            entries.append(entry(fetched, name, type="s3_url", data=self.uploader.url(key), key=key))
         return entries
 
     async def put(self, job_id: str, collected: Collected) -> Stored:

@@ -36,14 +36,20 @@ class BlobReader:
         rows = self._rows("output_ref", job_id=job_id, idx=index)
         return OutputRef(*rows[0]) if rows else None
 
-    def read(self, ref: OutputRef, size: int) -> bytes:
-        """The next ``size`` bytes of this output (fewer at its end, ``b""`` after it)."""
-        if self._row != ref.row:
+    def _open(self, ref: OutputRef) -> apsw.Blob:
+        if self._blob is None or self._row != ref.row:
             self._close_blob()
             self._blob = self.conn.blob_open("main", "job_outputs", "data", ref.row, False)
             self._row = ref.row
-        assert self._blob is not None
-        return self._blob.read(size)
+        return self._blob
+
+    def read(self, ref: OutputRef, size: int) -> bytes:
+        """The next ``size`` bytes of this output (fewer at its end, ``b""`` after it)."""
+        return self._open(ref).read(size)
+
+    def seek(self, ref: OutputRef, offset: int) -> None:
+        """The next read of this output starts at byte ``offset`` (a ranged download)."""
+        self._open(ref).seek(offset)
 
     def _close_blob(self) -> None:
         if self._blob is not None:

@@ -44,20 +44,21 @@ NO_BUCKET = {"boto3", "botocore", "s3transfer"}
 HTTP_CLIENTS = {"httpx", "httpcore", "h11", "aiohttp", "requests", "urllib3"}
 SERVERS = {"litestar", "uvicorn", "uvloop", "httptools", "starlette", "fastapi", "pydantic", "runpod", "yaml"}
 CLI_EXTRAS = {"click"}
+IMAGE_LIBS = {"PIL"}  # Pillow: only an executor converting a job's outputs (output.format) loads it
 
 FORBIDDEN: dict[str, set[str]] = {
-    "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | {"anyio", "websockets",
-                                                                                      "executor", "transports"},
-    "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"aiohttp", "requests", "transports",
-                                                                     "attr"},
-    "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",
-                                                         "websockets"},
+    "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | IMAGE_LIBS
+                  | {"anyio", "websockets", "executor", "transports"},
+    "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS
+                | {"aiohttp", "requests", "transports", "attr"},
+    "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | IMAGE_LIBS
+            | {"fastapi", "pydantic", "runpod", "attr", "executor", "websockets"},
     # the webhook deliverer: the store, h11 and its own module only (no framework, no pooled client)
-    "webhooks": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"httpx", "httpcore", "aiohttp", "requests",
-                                                                     "urllib3", "executor", "websockets", "attr",
-                                                                     "anyio"},
+    "webhooks": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS
+                | {"httpx", "httpcore", "aiohttp", "requests", "urllib3", "executor", "websockets", "attr", "anyio"},
     # the SDK's command line: its SSH tools
-    "runpod": CONSOLE_EXTRAS | NO_BUCKET | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
+    "runpod": CONSOLE_EXTRAS | NO_BUCKET | IMAGE_LIBS
+              | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
 }
 # a child needs the package `supervisor` only for the command line that started it
 CHILD_SUPERVISOR_MODULES = {"supervisor", "supervisor.cli", "supervisor.__main__"}

@@ -20,9 +20,11 @@ import msgspec
 from config.settings import Settings
 from store import InputImage
 from store.media import MB, MediaLimits, MediaRefused
+from store.output_keys import bucket_list
 from store.sources import InputSources
 from transports.errors import InvalidRequest
 from transports.images import CONTROL
+from transports.output_options import OutputRules
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +38,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_video_bytes: int = int(100 * MB)
     max_audio_bytes: int = int(50 * MB)
     sources: InputSources = InputSources()
+    output: OutputRules = OutputRules()  # what a job's `output` may ask (transports.output_options)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -43,7 +46,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
                    max_workflow_depth=settings.max_workflow_depth,
                    max_workflow_nodes=settings.max_workflow_nodes,
                    max_video_bytes=int(settings.max_video_mb * MB), max_audio_bytes=int(settings.max_audio_mb * MB),
-                   sources=InputSources.from_settings(settings))
+                   sources=InputSources.from_settings(settings), output=_output_rules(settings))
 
     @property
     def media(self) -> MediaLimits:
@@ -78,6 +81,11 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
                         f"workflow node {node_id!r} ({node.get('class_type')}) input {key!r} has control "
                         f"characters: {value!r}; ComfyUI could not serve a file of that name back",
                         node_id=node_id, input=key)
+
+
+def _output_rules(settings: Settings) -> OutputRules:
+    return OutputRules(buckets=bucket_list(settings.output_s3_buckets), default_bucket=settings.bucket_name,
+                       presign_default_s=settings.bucket_url_expiry_s, presign_max_s=settings.output_presign_max_s)
 
 
 DEFAULT_LIMITS = Limits.from_settings(Settings())

@@ -53,6 +53,19 @@ def _with_data(entry: Any, data_for: DataFor) -> Any:
     return entry if data is None else {**entry, "data": data}
 
 
+def linked(result: dict[str, Any], job_id: str, indexes: set[int]) -> dict[str, Any]:
+    """The result with each stored entry of ``indexes`` (too large to inline) as ``type: url``: ``data`` is
+    the path to download it from (``/jobs/{job_id}/outputs/{output_index}``, Range supported)."""
+    def link(entry: Any) -> Any:
+        if not (isinstance(entry, dict) and entry.get("type") == "base64" and entry.get("output_index") in indexes):
+            return entry
+        url = f"/jobs/{job_id}/outputs/{entry['output_index']}"
+        return {**entry, "type": "url", "data": url, "url": url}
+
+    return {key: [link(e) for e in entries] if isinstance(entries, list) else entries
+            for key, entries in result.items()}
+
+
 def render_status(job: JobInfo, *, outputs: Mapping[int, bytes] | None = None, data: DataFor | None = None,
                   queue_position: int | None = None) -> StatusBody:
     """The status body; output bytes from ``outputs``, or their base64 text from ``data``."""

@@ -23,6 +23,7 @@ from store.sources import InputRef, InputSources, is_reference
 from transports.errors import InvalidRequest
 from transports.images import check_name, decode_image
 from transports.limits import DEFAULT_LIMITS, Limits
+from transports.output_options import OutputBody, check_output
 from transports.webhook_field import WebhookRules, webhook_spec
 from transports.workflow_policy import check as check_policy
 
@@ -52,6 +53,7 @@ class JobInput(msgspec.Struct, frozen=True, kw_only=True):
     timeout_s: TimeoutS | None = None
     comfy_org_api_key: Annotated[str | None, Meta(description="Comfy.org key for API nodes")] = None
     include_temp: Annotated[bool | None, Meta(description="also return temp outputs (PreviewImage)")] = None
+    output: Annotated[OutputBody | None, Meta(description="where outputs go (s3) and their image format")] = None
 
 
 class RunBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +65,7 @@ class RunBody(msgspec.Struct, frozen=True, kw_only=True):
     timeout_s: TimeoutS | None = None
     comfy_org_api_key: str | None = None
     include_temp: bool | None = None
+    output: OutputBody | None = None
     input: Annotated[JobInput | str | None, Meta(description="RunPod-style wrapper of the job")] = None
     webhook: Annotated[str | None, Meta(description="URL that gets the job's events (POST, Standard Webhooks)")] = (
         None
@@ -91,9 +94,9 @@ def _unwrap(body: RunBody) -> JobInput:
             raise InvalidRequest("the request needs a 'workflow' (or an 'input' holding one)")
         return JobInput(workflow=body.workflow, images=body.images, priority=body.priority or 0,
                         timeout_s=body.timeout_s, comfy_org_api_key=body.comfy_org_api_key,
-                        include_temp=body.include_temp)
-    if body.workflow is not None or body.images is not None:
-        raise InvalidRequest("give either 'input' or 'workflow'/'images', not both")
+                        include_temp=body.include_temp, output=body.output)
+    if body.workflow is not None or body.images is not None or body.output is not None:
+        raise InvalidRequest("give either 'input' or 'workflow'/'images'/'output', not both")
     if isinstance(body.input, str):
         return _decode(body.input, JobInput, "input")
     return body.input
@@ -161,6 +164,8 @@ def validate(body: RunBody, *, max_images: int, limits: Limits = DEFAULT_LIMITS,
         options["comfy_org_api_key"] = job.comfy_org_api_key
     if job.include_temp is not None:
         options["include_temp"] = job.include_temp
+    if (output := check_output(job.output, limits.output)) is not None:
+        options["output"] = output
     return JobRequest(workflow=job.workflow, images=images, references=references, priority=job.priority,
                       timeout_s=job.timeout_s, options=options, webhook=webhook)
 

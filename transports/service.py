@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import msgspec
+
 from store import InvalidTransition, JobInfo, JobNotFound, JobStatus, OutputFile, OutputRef, Store
 from store.clients import DEFAULT_OWNER
 from store.policy import NodeLists
@@ -29,7 +31,7 @@ from transports.bodies import (
 from transports.disk import RoomGate, disk_body, disk_problem
 from transports.errors import InvalidRequest, OutputNotFound, OverQuota
 from transports.limits import DEFAULT_LIMITS, Limits
-from transports.render import OutputsMode, has_stored_outputs, render_status, summary
+from transports.render import OutputsMode, has_stored_outputs, linked, render_status, summary
 from transports.requests import JobRequest
 from transports.streaming import STREAM_OVER, BodyStream, output_stream, status_stream
 from transports.watcher import JobWatcher
@@ -75,12 +77,13 @@ class JobService:
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.5, store_wakeup: bool = True,
                  node_lists: NodeLists | None = None, heartbeat_stale_s: float = 30.0,
                  limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None,
-                 webhooks: WebhookRules | None = None) -> None:
+                 webhooks: WebhookRules | None = None, inline_output_max_bytes: int = 0) -> None:
         self.store = store
         self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
         self.limits = limits  # what a request may ask of ComfyUI (checked by transports.requests)
         self.webhooks = webhooks  # the rules of a request's webhook field (None: this transport has no webhooks)
+        self.inline_max = inline_output_max_bytes  # INLINE_OUTPUT_MAX_MB: larger outputs get a URL (0: none do)
         self.max_attempts = max_attempts
         self.default_timeout_s = default_timeout_s
         self.heartbeat_stale_s = heartbeat_stale_s
@@ -136,10 +139,13 @@ class JobService:
             raise answer
         return answer
 
-    def render(self, job: JobInfo, outputs: OutputsMode = "base64") -> StatusBody:
+    def render(self, job: JobInfo, outputs: OutputsMode = "base64", inline: set[int] | None = None) -> StatusBody:
+        """``inline``: the outputs to read (None: all of them)."""
         stored = None
-        if outputs == "base64" and has_stored_outputs(job.result):
+        if outputs == "base64" and has_stored_outputs(job.result) and inline is None:
             stored = {out.index: out.data for out in self.store.get_outputs(job.id)}
+        elif outputs == "base64" and inline:
+            stored = {i: out.data for i in inline if (out := self.store.get_output(job.id, i)) is not None}
         position = self.store.pending_position(job.id) if job.status is JobStatus.PENDING else None
         return render_status(job, outputs=stored, queue_position=position)
 
@@ -154,11 +160,15 @@ class JobService:
         if isinstance(job, str):
             self.store.check_owner(job, owner)
         info = self.store.get_job_info(job) if isinstance(job, str) else job
-        large = (outputs == "base64" and has_stored_outputs(info.result)
-                 and sum(ref.size for ref in self.store.output_refs(info.id)) > STREAM_OVER)
-        if large:
+        if not (outputs == "base64" and has_stored_outputs(info.result)):
+            return self.render(info, outputs)
+        refs = self.store.output_refs(info.id)
+        linked_ = {ref.index for ref in refs if self.inline_max and ref.size > self.inline_max}
+        if linked_ and info.result is not None:  # too large to inline: a download URL instead
+            info = msgspec.structs.replace(info, result=linked(info.result, info.id, linked_))
+        if sum(ref.size for ref in refs if ref.index not in linked_) > STREAM_OVER:
             return await status_stream(self.store.path, info)
-        return self.render(info, outputs)
+        return self.render(info, outputs, {ref.index for ref in refs if ref.index not in linked_} if linked_ else None)
 
     async def wait(self, job_id: str, timeout_s: float, owner: str | None = None) -> JobInfo:
         """The job once terminal, or as it is when ``timeout_s`` runs out (see transports.watcher)."""
@@ -183,13 +193,24 @@ class JobService:
             raise OutputNotFound(f"job {job_id} has no stored output {index}", job_id=job_id, index=index)
         return out
 
-    async def open_output(self, job_id: str, index: int,
-                          owner: str | None = None) -> OutputFile | tuple[OutputRef, BodyStream]:
-        """The output's bytes, or a stream of them when large. Raises JobNotFound or OutputNotFound."""
+    def output_ref(self, job_id: str, index: int, owner: str | None = None) -> OutputRef:
+        """Where a stored output is and its size, without its bytes. Raises JobNotFound (also for another
+        client's job, when ``owner`` is given) or OutputNotFound."""
+        self.store.check_owner(job_id, owner)
+        ref = next((ref for ref in self.store.output_refs(job_id) if ref.index == index), None)
+        if ref is None:
+            self.store.get_job(job_id)
+            raise OutputNotFound(f"job {job_id} has no stored output {index}", job_id=job_id, index=index)
+        return ref
+
+    async def open_output(self, job_id: str, index: int, owner: str | None = None,
+                          span: tuple[int, int] | None = None) -> OutputFile | tuple[OutputRef, BodyStream]:
+        """The output's bytes, or a stream of them (``span``: of bytes start to stop) when large.
+        Raises JobNotFound or OutputNotFound."""
         self.store.check_owner(job_id, owner)
         ref = next((ref for ref in self.store.output_refs(job_id) if ref.index == index), None)
         if ref is not None and ref.size > STREAM_OVER:
-            opened = await output_stream(self.store.path, job_id, index)
+            opened = await output_stream(self.store.path, job_id, index, span)
             if opened is not None:
                 return opened
         return self.output(job_id, index)

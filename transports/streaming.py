@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import msgspec
 
@@ -28,7 +28,17 @@ CHUNK = 3 * 64 * 1024  # 192 KiB a step (256 KiB of base64; a multiple of 3: chu
 STREAM_OVER = 1 << 20  # outputs larger than this (in total) are streamed; smaller ones are answered at once
 
 T = TypeVar("T")
-Part = bytes | OutputRef
+
+
+class Span(NamedTuple):
+    """Bytes ``start`` to ``stop`` (exclusive) of one output: a ranged download."""
+
+    ref: OutputRef
+    start: int
+    stop: int
+
+
+Part = bytes | OutputRef | Span
 
 
 def base64_length(size: int) -> int:
@@ -47,18 +57,29 @@ class BodyStream:
     @property
     def length(self) -> int:
         size = base64_length if self.encode else int
-        return sum(len(p) if isinstance(p, bytes) else size(p.size) for p in self.parts)
+        return sum(len(p) if isinstance(p, bytes) else p.stop - p.start if isinstance(p, Span) else size(p.size)
+                   for p in self.parts)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             for part in self.parts:
                 if isinstance(part, bytes):
                     yield part
-                    continue
-                while chunk := await _call(self._thread, self._chunk, part):
-                    yield chunk
+                elif isinstance(part, Span):
+                    async for chunk in self._span(part):
+                        yield chunk
+                else:
+                    while chunk := await _call(self._thread, self._chunk, part):
+                        yield chunk
         finally:
             self.close()
+
+    async def _span(self, span: Span) -> AsyncIterator[bytes]:
+        await _call(self._thread, self._reader.seek, span.ref, span.start)
+        left = span.stop - span.start
+        while left > 0 and (chunk := await _call(self._thread, self._reader.read, span.ref, min(CHUNK, left))):
+            left -= len(chunk)
+            yield chunk
 
     def _chunk(self, ref: OutputRef) -> bytes:
         data = self._reader.read(ref, CHUNK)
@@ -86,8 +107,10 @@ async def _open(path: str) -> tuple[BlobReader, ThreadPoolExecutor]:
         raise
 
 
-async def output_stream(path: str, job_id: str, index: int) -> tuple[OutputRef, BodyStream] | None:
-    """The raw bytes of one stored output, or None when the job has no such output."""
+async def output_stream(path: str, job_id: str, index: int,
+                        span: tuple[int, int] | None = None) -> tuple[OutputRef, BodyStream] | None:
+    """The raw bytes of one stored output (``span``: bytes start to stop of it), or None when the job has no
+    such output."""
     reader, thread = await _open(path)
     stream = BodyStream(reader, thread, [], encode=False)
     try:
@@ -98,7 +121,7 @@ async def output_stream(path: str, job_id: str, index: int) -> tuple[OutputRef, 
     if ref is None:
         stream.close()
         return None
-    stream.parts = [ref]
+    stream.parts = [ref if span is None else Span(ref, *span)]
     return ref, stream
 
 

@@ -45,6 +45,8 @@ def test_booleans_accept_false_spellings(raw: str) -> None:
 
 
 def _sample_good_value(field: msgspec.inspect.Field) -> tuple[str, object]:
+    if isinstance(field.type, msgspec.inspect.Metadata) and (field.type.extra or {}).get("example"):
+        return field.type.extra["example"], field.type.extra["example"]  # a required string with a format
     t = field.type.type if isinstance(field.type, msgspec.inspect.Metadata) else field.type
     if isinstance(t, msgspec.inspect.UnionType):
         t = next(x for x in t.types if not isinstance(x, msgspec.inspect.NoneType))

@@ -113,7 +113,7 @@ def big_server(db_path: str) -> Iterator[tuple[Server, str, bytes]]:
     store = Store(db_path)
     job_id, [blob] = finished_job(store, [48 * MB])
     store.close()
-    with running_server(db_path) as server:
+    with running_server(db_path, INLINE_OUTPUT_MAX_MB="0") as server:  # base64 status bodies of 48 MB: inline
         yield server, job_id, blob
 
 

@@ -77,6 +77,24 @@ def test_api_key_goes_to_the_api_but_not_to_s3() -> None:
     assert seen == {"api.example": "Bearer k", "s3.example": None}
 
 
+def test_an_output_too_large_to_inline_is_fetched_from_the_api_with_the_key() -> None:
+    """``type: url`` (INLINE_OUTPUT_MAX_MB): its relative URL is the API's download route."""
+    seen: list[tuple[str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        if request.url.path == "/jobs/j1/outputs/0":
+            return httpx.Response(200, content=b"big")
+        return httpx.Response(200, json={"job_id": "j1", "status": "completed", "result": {"images": [
+            {"filename": "v.bin", "type": "url", "data": "/jobs/j1/outputs/0", "url": "/jobs/j1/outputs/0",
+             "output_index": 0}]}})
+
+    with Client("http://api.example", api_key="k", transport=httpx.MockTransport(handler)) as client:
+        status = client.status("j1")
+        assert client.fetch("j1", status.outputs()[0]) == b"big"
+    assert seen[-1] == ("http://api.example/jobs/j1/outputs/0", "Bearer k")
+
+
 def test_api_errors_carry_the_detail() -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(403, json={"detail": "invalid API key"}))
     with Client("http://api.example", transport=transport) as client, pytest.raises(ApiError) as info:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.supervisor.harness import ROOT, RunningDaemon, alive
+from tests.supervisor.harness import ROOT, RunningDaemon, alive, free_ports
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
 
@@ -161,7 +161,8 @@ def test_a_store_path_that_cannot_be_opened_exits_2_with_one_line_naming_it(tmp_
     (tmp_path / "ComfyUI" / "main.py").write_text("")
     (tmp_path / "a-file").write_text("")
     env = {"HTTP_API_MODE": "true", "SQLITE_DB_PATH": str(tmp_path / "a-file" / "jobs.db"),
-           "COMFYUI_PATH": str(tmp_path / "ComfyUI"), "DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+           "COMFYUI_PATH": str(tmp_path / "ComfyUI"), "DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin",
+           "COMFYUI_PORT": str(free_ports(1))}  # not 8188, which another ComfyUI on this host may hold
     done = subprocess.run([sys.executable, "-m", "supervisor", "run"], env=env, cwd=ROOT, capture_output=True,
                           timeout=30)
     assert done.returncode == 2, done.stderr.decode()

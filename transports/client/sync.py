@@ -79,7 +79,7 @@ class Client:
         inline = common.inline_bytes(output)
         if inline is not None:
             return inline
-        if output.index is not None and output.type == "base64":
+        if output.index is not None and output.type in ("base64", "url"):  # url: too large to inline
             return self.output(job_id, output.index)
         return common.checked_bytes(self._http.get(str(output.data)))
 

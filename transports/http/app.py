@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s,
                                        limits=Limits.from_settings(settings),
+                                       inline_output_max_bytes=int(settings.inline_output_max_mb * 2**20),
                                        open_store=lambda: Store.from_settings(settings, migrate_schema=False),
                                        webhooks=WebhookRules.from_settings(settings))
         services.append(app.state.service)

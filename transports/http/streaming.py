@@ -25,8 +25,9 @@ T = TypeVar("T")
 
 
 class StreamedResponse(Response[T]):
-    def __init__(self, stream: BodyStream, *, media_type: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(cast(T, b""), media_type=media_type,
+    def __init__(self, stream: BodyStream, *, media_type: str, headers: dict[str, str] | None = None,
+                 status_code: int | None = None) -> None:
+        super().__init__(cast(T, b""), media_type=media_type, status_code=status_code,
                          headers={**(headers or {}), "content-length": str(stream.length)})
         self.stream = stream
 

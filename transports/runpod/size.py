@@ -36,7 +36,8 @@ def _uploaded(uploader: S3Uploader, job_id: str, entry: Any, files: dict[int, Ou
     out = files.get(entry.get("output_index")) if stored else None
     if out is None:
         return entry
-    key, url = uploader.upload(job_id, out.filename, out.data, out.content_type)
+    key, url = uploader.upload(job_id, out.filename, out.data, out.content_type, index=out.index,
+                               node_id=str(entry.get("node_id") or ""))
     kept = {k: v for k, v in entry.items() if k != "output_index"}
     return {**kept, "type": "s3_url", "data": url, "key": key}
 

@@ -7,10 +7,11 @@ from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from store import JobStatus, OutputFile
+from transports import ranges
 from transports.bodies import JobsPage, StatusBody, SubmitBody
 from transports.http.clients import Caller
 from transports.http.controllers.responses import errors
@@ -93,15 +94,29 @@ class JobsController(Controller):
         return service.list_jobs(status, limit, cursor, owner if caller.admin else caller.owner)
 
     @get("/jobs/{job_id:str}/outputs/{index:int}", media_type="application/octet-stream",
-         responses=errors(401, 403, 404))
-    async def output(self, job_id: FromPath[str], index: Index, service: Service, caller: Who) -> Response[bytes]:
+         responses=errors(401, 403, 404, 416))
+    async def output(self, job_id: FromPath[str], index: Index, service: Service, caller: Who,
+                     request: Request[Any, Any, Any]) -> Response[bytes]:
         """The raw bytes of one stored output (``output_index`` in the result), with its content type.
 
-        A large output is streamed from the store a chunk at a time."""
-        out = await service.open_output(job_id, index, caller.owner)
+        A large output is streamed from the store a chunk at a time. ``Range: bytes=<first>-[<last>]`` (or
+        ``bytes=-<n>``) gets 206 with that part; several ranges get the whole output (200)."""
+        ref = service.output_ref(job_id, index, caller.owner)
+        tag = ranges.etag(job_id, index, ref.size)
+        try:
+            wanted = ranges.parse(request.headers.get("range"), ref.size, if_range=request.headers.get("if-range"),
+                                  tag=tag)
+        except ranges.RangeNotSatisfiable as exc:
+            raise HTTPException(status_code=416, detail=f"{exc.detail} (header 'Range')",
+                                headers={"Content-Range": f"bytes */{exc.size}"}) from None
+        headers = {"Content-Disposition": _disposition(ref.filename), "Accept-Ranges": "bytes", "ETag": tag}
+        if wanted is not None:
+            headers["Content-Range"] = wanted.content_range(ref.size)
+        status = 200 if wanted is None else 206
+        out = await service.open_output(job_id, index, caller.owner,
+                                        None if wanted is None else (wanted.start, wanted.stop))
         if isinstance(out, OutputFile):
-            return Response(out.data, media_type=out.content_type,
-                            headers={"Content-Disposition": _disposition(out.filename)})
+            data = out.data if wanted is None else out.data[wanted.start:wanted.stop]
+            return Response(data, media_type=out.content_type, headers=headers, status_code=status)
         ref, stream = out
-        return StreamedResponse(stream, media_type=ref.content_type,
-                                headers={"Content-Disposition": _disposition(ref.filename)})
+        return StreamedResponse(stream, media_type=ref.content_type, headers=headers, status_code=status)

@@ -18,6 +18,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         429: "over one of this key's limits (requests_per_second, max_pending, max_priority, max_request_mb): "
              "Retry-After says when to try again, the detail names the limit",
         415: "a body that is not JSON (Content-Type must be application/json)",
+        416: "a Range header that is malformed or starts past the output's end (Content-Range: bytes */<size>)",
         503: "unhealthy",
         507: "no room for the job: the store's disk is full or below MIN_FREE_DISK_MB (the detail says how much "
              "is free and how to fix it)",

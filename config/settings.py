@@ -111,6 +111,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- HTTP transport -------------------------------------------------------------------------------------
     api_key: Annotated[str | None, _d("set: every route but /health needs this bearer key")] = None
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
+    metrics_api_key: Annotated[str | None, _d("set: /metrics needs this bearer key (else open, like /health)")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
     max_image_pixels: Annotated[PosInt, _d("most pixels of one input image (a frame), from its header")] = (

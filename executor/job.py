@@ -13,6 +13,7 @@ import enum
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -265,13 +266,15 @@ class JobRun:
         if entry is not None:  # the prompt ran: finish in the order ComfyUI ran them
             await self._in_turn()
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
+        ran = {"comfyui_s": self.tracker.ran_s() if self.tracker else None}  # for the metrics
         error = self._error(ending, entry, collected)
         if ending is Ending.CANCELLED:
-            await self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
+            await self._write("cancelled", partial(store.finish_cancelled, **ran), *ids, stored.result, stored.files)
         elif error is not None:
-            await self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
+            await self._write("failed", partial(store.fail, **ran), *ids, error.to_error(), stored.result,
+                              stored.files)
         else:
-            await self._write("completed", store.complete, *ids, stored.result, stored.files)
+            await self._write("completed", partial(store.complete, **ran), *ids, stored.result, stored.files)
         if self.outcome != "lost":
             refs = [fetched.ref for fetched in collected.files] + collected.unservable
             removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, refs)

@@ -12,6 +12,7 @@ import msgspec
 
 from store.connection import Synchronous, connect, migrate, write_transaction
 from store.disk import MB, FreeSpace, Reserve, disk_free
+from store.figures import Figures
 from store.errors import InvalidTransition, JobNotFound
 from store.model import (
     InfoPage,
@@ -88,10 +89,11 @@ WAKES: dict[str, frozenset[Wake]] = {
     "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
     "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
     "set_component": frozenset(), "clear_components": frozenset(),
+    "count": frozenset(), "observe": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room):
+class Store(Figures, Recovery, Registry, Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -255,8 +257,11 @@ class Store(Recovery, Registry, Room):
 
     @writes
     def _finish(self, query: str, job_id: str, worker_id: str, outputs: Iterable[OutputFile],
-                **params: Any) -> None:
+                comfyui_s: float | None = None, **params: Any) -> None:
         with write_transaction(self.conn):
+            if comfyui_s is not None:  # before the end, so the metrics trigger sees it (store/figures.py)
+                self.conn.execute(self.q["set_comfyui_seconds"], {"id": job_id, "worker_id": worker_id,
+                                                                  "comfyui_s": comfyui_s})
             self.conn.execute(self.q[query], {"id": job_id, "worker_id": worker_id, "now": self.clock(), **params})
             if not self.conn.changes():
                 self._guard(job_id, f"running under {worker_id}")
@@ -267,20 +272,22 @@ class Store(Recovery, Registry, Room):
                 })
 
     def complete(self, job_id: str, worker_id: str, result: dict[str, Any],
-                 outputs: Iterable[OutputFile] = ()) -> None:
-        """running -> completed, with the result and the output files' bytes."""
-        self._finish("complete", job_id, worker_id, outputs, result=_json(result))
+                 outputs: Iterable[OutputFile] = (), *, comfyui_s: float | None = None) -> None:
+        """running -> completed, with the result and the output files' bytes (``comfyui_s``: how long its
+        prompt ran in ComfyUI, for the metrics)."""
+        self._finish("complete", job_id, worker_id, outputs, comfyui_s, result=_json(result))
 
     def fail(self, job_id: str, worker_id: str, error: dict[str, Any], result: dict[str, Any] | None = None,
-             outputs: Iterable[OutputFile] = ()) -> None:
+             outputs: Iterable[OutputFile] = (), *, comfyui_s: float | None = None) -> None:
         """running -> failed, with a structured error (and the outputs made before the failure)."""
-        self._finish("fail", job_id, worker_id, outputs, error=_json(error), result=_json(result))
+        self._finish("fail", job_id, worker_id, outputs, comfyui_s, error=_json(error), result=_json(result))
 
     def finish_cancelled(self, job_id: str, worker_id: str, result: dict[str, Any] | None = None,
-                         outputs: Iterable[OutputFile] = ()) -> None:
+                         outputs: Iterable[OutputFile] = (), *, comfyui_s: float | None = None) -> None:
         """running -> cancelled, once the executor has stopped it in ComfyUI."""
         error = {"type": "cancelled", "message": "cancelled while running"}
-        self._finish("finish_cancelled", job_id, worker_id, outputs, error=_json(error), result=_json(result))
+        self._finish("finish_cancelled", job_id, worker_id, outputs, comfyui_s, error=_json(error),
+                     result=_json(result))
 
     @writes
     def requeue(self, job_id: str, worker_id: str, error: dict[str, Any]) -> JobStatus:

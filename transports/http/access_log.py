@@ -14,13 +14,15 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.logging import get_logger
+from transports.http.metrics.requests import RequestMetrics
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics  # /metrics' request figures, by route template (set in scope by the router)
         self.log = get_logger().bind()  # the concrete logger, not the lazy proxy
 
     def __getattr__(self, name: str) -> Any:  # the wrapped Litestar app's attributes (openapi_schema, ...)
@@ -42,7 +44,9 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            method = scope["method"]
+            method, seconds = scope["method"], time.perf_counter() - start
             write = self.log.debug if method in READS and status < 400 else self.log.info
             write("http_request", method=method, path=scope["path"], status=status,
-                  duration_ms=round((time.perf_counter() - start) * 1000, 3))
+                  duration_ms=round(seconds * 1000, 3))
+            if self.metrics is not None:
+                self.metrics.observe(scope, method, status, seconds)

@@ -68,6 +68,25 @@ def api_key_guard(api_key: str | None, admin_api_key: str | None) -> Guard | Non
     return guard
 
 
+def metrics_key_guard(metrics_api_key: str | None) -> Guard | None:
+    """/metrics (``opt={"metrics": True}``) needs METRICS_API_KEY when set; None when unset (open, like /health)."""
+    if not metrics_api_key:
+        return None
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if not handler.opt.get("metrics"):
+            return
+        given = presented_key(connection)
+        if given is None:
+            raise NotAuthorizedException("missing metrics key: send 'Authorization: Bearer <METRICS_API_KEY>' or "
+                                         "'X-API-Key'", headers={"WWW-Authenticate": "Bearer"})
+        if not _matches(given, metrics_api_key):
+            raise NotAuthorizedException("invalid metrics key",
+                                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    return guard
+
+
 def on_the_loop(*guards: Guard) -> Guard:
     """``guards`` as one coroutine guard, run in order on the event loop.
 

@@ -32,6 +32,13 @@ HELP: dict[str, str] = {
                                            "they went",
 }
 
+# counters shown at 0 before their first increment (a counter that appears at 1 loses that increment to rate())
+ZEROS: dict[str, tuple[dict[str, str], ...]] = {
+    "comfyui_worker_jobs_retried_total": ({},),
+    "comfyui_worker_jobs_released_total": ({},),
+    "comfyui_worker_jobs_recovered_total": ({"to": "pending"}, {"to": "failed"}, {"to": "cancelled"}),
+}
+
 
 class Counter(msgspec.Struct, frozen=True):
     name: str
@@ -113,6 +120,10 @@ class Figures:
         histograms = [Histogram(name=name, labels=_decode_labels(labels), count=count, sum=total,
                                 buckets=_cumulative(bounds.get(name, []), found.get((name, labels), {}), count))
                       for name, labels, count, total in self._rows("metric_histograms")]
+        kept = {(name, labels): value for name, labels, value in self._rows("metric_counters")}
+        for name, label_sets in ZEROS.items():
+            for labels in label_sets:
+                kept.setdefault((name, labels_text(labels)), 0.0)
         counters = [Counter(name=name, labels=_decode_labels(labels), value=value)
-                    for name, labels, value in self._rows("metric_counters")]
+                    for (name, labels), value in sorted(kept.items())]
         return Snapshot(counters=counters, histograms=histograms)

@@ -266,15 +266,16 @@ class JobRun:
         if entry is not None:  # the prompt ran: finish in the order ComfyUI ran them
             await self._in_turn()
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
-        ran = {"comfyui_s": self.tracker.ran_s() if self.tracker else None}  # for the metrics
+        ran = self.tracker.ran_s() if self.tracker else None  # for the metrics
         error = self._error(ending, entry, collected)
         if ending is Ending.CANCELLED:
-            await self._write("cancelled", partial(store.finish_cancelled, **ran), *ids, stored.result, stored.files)
+            await self._write("cancelled", partial(store.finish_cancelled, comfyui_s=ran), *ids, stored.result,
+                              stored.files)
         elif error is not None:
-            await self._write("failed", partial(store.fail, **ran), *ids, error.to_error(), stored.result,
+            await self._write("failed", partial(store.fail, comfyui_s=ran), *ids, error.to_error(), stored.result,
                               stored.files)
         else:
-            await self._write("completed", partial(store.complete, **ran), *ids, stored.result, stored.files)
+            await self._write("completed", partial(store.complete, comfyui_s=ran), *ids, stored.result, stored.files)
         if self.outcome != "lost":
             refs = [fetched.ref for fetched in collected.files] + collected.unservable
             removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, refs)

@@ -27,7 +27,7 @@ HELP: dict[str, str] = {
     "comfyui_worker_job_comfyui_seconds": "Time a finished job's prompt ran in ComfyUI (from its start there)",
     "comfyui_worker_job_duration_seconds": "Time from a job's submission to its end",
     "comfyui_worker_jobs_retried_total": "Running jobs put back to pending to be tried again (attempt spent)",
-    "comfyui_worker_jobs_released_total": "Running jobs an executor gave back unfinished at shutdown (no attempt spent)",
+    "comfyui_worker_jobs_released_total": "Running jobs an executor gave back at shutdown (no attempt spent)",
     "comfyui_worker_jobs_recovered_total": "Running jobs taken back from a dead, silent or stuck executor, by where "
                                            "they went",
 }

@@ -12,8 +12,8 @@ import msgspec
 
 from store.connection import Synchronous, connect, migrate, write_transaction
 from store.disk import MB, FreeSpace, Reserve, disk_free
-from store.figures import Figures
 from store.errors import InvalidTransition, JobNotFound
+from store.figures import Figures
 from store.model import (
     InfoPage,
     InputImage,

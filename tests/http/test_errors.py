@@ -7,7 +7,8 @@ from litestar.testing import TestClient
 
 ROUTES = {"/run": {"post"}, "/runsync": {"post"}, "/status/{job_id}": {"get"}, "/cancel/{job_id}": {"post"},
           "/jobs": {"get"}, "/jobs/{job_id}/outputs/{index}": {"get"}, "/health": {"get"}, "/stats": {"get"},
-          "/admin/cleanup": {"post"}, "/admin/reset-stuck": {"post"}, "/admin/job/{job_id}": {"delete"}}
+          "/admin/cleanup": {"post"}, "/admin/reset-stuck": {"post"}, "/admin/job/{job_id}": {"delete"},
+          "/metrics": {"get"}}
 
 
 def test_unknown_route_and_wrong_method_are_json(client: TestClient[Litestar]) -> None:

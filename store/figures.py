@@ -67,11 +67,10 @@ def labels_text(labels: Mapping[str, str] | None) -> str:
 
 
 def _cumulative(bounds: list[float], found: dict[float, int], count: int) -> list[tuple[float, int]]:
-    """Every bound's cumulative count: a bucket without a row had nothing at or below it until the next one
-    that has."""
+    """Every bound's cumulative count, from the per-bucket counts (a bucket without a row had nothing)."""
     buckets, seen = [], 0
     for le in bounds:
-        seen = found.get(le, seen)
+        seen += found.get(le, 0)
         buckets.append((le, seen))
     if not bounds or not math.isinf(bounds[-1]):
         buckets.append((math.inf, count))

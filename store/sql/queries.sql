@@ -278,8 +278,11 @@ INSERT INTO metric_counters (name, labels, value) VALUES (:name, :labels, :by)
 ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
 
 -- name: observe_buckets
+-- the one bucket the value falls in (none when the histogram has no bounds)
 INSERT INTO metric_buckets (name, labels, le, n)
-SELECT name, :labels, le, 1 FROM metric_bounds WHERE name = :name AND le >= :value
+SELECT :name, :labels, le, 1
+FROM (SELECT min(le) AS le FROM metric_bounds WHERE name = :name AND le >= :value)
+WHERE le IS NOT NULL
 ON CONFLICT (name, labels, le) DO UPDATE SET n = n + 1;
 
 -- name: observe_sum

@@ -21,7 +21,8 @@ CREATE TABLE metric_bounds (
     PRIMARY KEY (name, le)
 ) WITHOUT ROWID;
 
--- a histogram's cumulative buckets (n: observations <= le; a missing row counts 0), its count and sum
+-- a histogram's buckets (n: observations above the bound below le and up to le; a missing row counts 0; the
+-- reader sums them up), its count and sum: an observation writes one bucket row, not every bound above it
 CREATE TABLE metric_buckets (
     name   TEXT NOT NULL,
     labels TEXT NOT NULL,
@@ -51,12 +52,12 @@ VALUES ('comfyui_worker_job_queue_wait_seconds', 9e999), ('comfyui_worker_job_co
 CREATE TRIGGER jobs_metrics_end AFTER UPDATE OF status ON jobs
 WHEN OLD.status <> NEW.status AND NEW.status IN ('completed', 'failed', 'cancelled') BEGIN
     INSERT INTO metric_buckets (name, labels, le, n)
-    SELECT b.name, json_object('outcome', NEW.status), b.le, 1
+    SELECT v.name, json_object('outcome', NEW.status),
+           (SELECT min(b.le) FROM metric_bounds AS b WHERE b.name = v.name AND b.le >= v.value), 1
     FROM (SELECT 'comfyui_worker_job_queue_wait_seconds' AS name, NEW.started_at - NEW.created_at AS value
           UNION ALL SELECT 'comfyui_worker_job_comfyui_seconds', NEW.comfyui_s
           UNION ALL SELECT 'comfyui_worker_job_duration_seconds', NEW.completed_at - NEW.created_at) AS v
-    JOIN metric_bounds AS b ON b.name = v.name
-    WHERE v.value IS NOT NULL AND b.le >= v.value
+    WHERE v.value IS NOT NULL
     ON CONFLICT (name, labels, le) DO UPDATE SET n = n + 1;
     INSERT INTO metric_histograms (name, labels, count, sum)
     SELECT v.name, json_object('outcome', NEW.status), 1, max(v.value, 0)

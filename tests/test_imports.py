@@ -44,12 +44,13 @@ NO_BUCKET = {"boto3", "botocore", "s3transfer"}
 HTTP_CLIENTS = {"httpx", "httpcore", "h11", "aiohttp", "requests", "urllib3"}
 SERVERS = {"litestar", "uvicorn", "uvloop", "httptools", "starlette", "fastapi", "pydantic", "runpod", "yaml"}
 CLI_EXTRAS = {"click"}
+METRICS = {"prometheus_client"}  # /metrics is the HTTP transport's: other processes write figures to the store
 
 FORBIDDEN: dict[str, set[str]] = {
-    "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | {"anyio", "websockets",
-                                                                                      "executor", "transports"},
-    "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"aiohttp", "requests", "transports",
-                                                                     "attr"},
+    "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | METRICS | {
+        "anyio", "websockets", "executor", "transports"},
+    "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | METRICS | {"aiohttp", "requests", "transports",
+                                                                               "attr"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",
                                                          "websockets"},
     # the SDK's command line: its SSH tools

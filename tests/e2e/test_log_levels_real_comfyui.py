@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.supervisor.harness import RunningDaemon, workflow
+from tests.supervisor.harness import RunningDaemon
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"), reason="set COMFYUI_PATH to a ComfyUI folder"),

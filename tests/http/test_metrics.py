@@ -15,6 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from store import Store
 from tests.http.conftest import WORKER, submit
 from tests.http.server import running_server
+from tests.monitoring.prometheus import promtool_check
+from transports.http.metrics.registry import Metrics
+from transports.http.metrics.store_figures import StoreCollector
 
 MakeClient = Callable[..., TestClient[Litestar]]
 
@@ -85,3 +88,15 @@ def test_requests_are_counted_by_route_template_never_by_path(db_path: str) -> N
     assert "no/such" not in text and "/status/" + "{job_id}" in text
     routes = {dict(labels)["route"] for (name, labels) in found if name.startswith("comfyui_worker_http_request")}
     assert routes <= {"/status/{job_id}", "unmatched", "/health"}
+
+
+def test_an_unreadable_store_is_a_figure_not_a_failed_scrape(db_path: str) -> None:
+    def broken() -> Store:
+        raise OSError("disk I/O error")
+
+    metrics = Metrics()
+    metrics.add(StoreCollector(broken, lambda: 0.0))
+    text = metrics.render().decode()
+    assert samples(text) == {("comfyui_worker_store_readable", ()): 0}
+    checked = promtool_check(text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

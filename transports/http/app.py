@@ -27,16 +27,19 @@ from config.settings import Settings
 from store import Store
 from store.policy import NodeLists
 from transports.exposure import open_api_warnings
-from transports.http.auth import api_key_guard, metrics_key_guard, on_the_loop, sees_details
+from transports.http.auth import api_key_guard, caller_of, metrics_key_guard, on_the_loop, sees_details
 from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
+from transports.http.clients import Caller, KeyRing
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
 from transports.http.controllers.metrics import MetricsController
+from transports.http.controllers.runpod_api import RunPodController
 from transports.http.controllers.system import SystemController
 from transports.http.errors import error_response
 from transports.http.metrics.registry import Metrics
 from transports.http.metrics.requests import RequestMetrics
 from transports.http.metrics.store_figures import StoreCollector
+from transports.http.quotas import Quotas
 from transports.limits import Limits
 from transports.service import JobService
 
@@ -44,7 +47,7 @@ _MB = 1024 * 1024
 
 
 def _openapi(settings: Settings) -> OpenAPIConfig:
-    keyed = bool(settings.api_key or settings.admin_api_key)
+    keyed = bool(settings.api_key or settings.admin_api_key or settings.api_keys_file)
     return OpenAPIConfig(
         title="comfyui-worker",
         version="1",
@@ -52,7 +55,8 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
         path="/schema",
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
         components=Components(security_schemes={
-            "bearer": SecurityScheme(type="http", scheme="bearer", description="API_KEY or ADMIN_API_KEY"),
+            "bearer": SecurityScheme(type="http", scheme="bearer",
+                                     description="API_KEY, ADMIN_API_KEY or a key of API_KEYS_FILE"),
             "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
         }) if keyed else Components(),
         security=[{"bearer": []}, {"apiKey": []}] if keyed else None,
@@ -61,9 +65,9 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
 
 def _warn_if_open(settings: Settings) -> None:
     log = get_logger()
-    if not settings.api_key:
+    if not settings.api_key and not settings.api_keys_file:
         log.warning("api_open", detail="API_KEY is not set: every route is open to anyone who can reach it")
-    if not settings.admin_api_key and not settings.api_key:
+    if not settings.admin_api_key and not settings.api_key and not settings.api_keys_file:
         log.warning("admin_api_open", detail="ADMIN_API_KEY is not set: /admin/* is open")
 
 
@@ -99,28 +103,35 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             await app.state.service.close()
             store.close()
 
-    def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
-        return sees_details(request, settings.api_key, settings.admin_api_key)
+    ring = KeyRing(settings)  # raises KeysFileError for a bad API_KEYS_FILE
 
-    key_guard = api_key_guard(settings.api_key, settings.admin_api_key)
+    def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
+        return sees_details(request, ring)
+
+    def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+        return caller_of(request)
+
+    key_guard = api_key_guard(ring, Quotas())
     guards = [g for g in (key_guard, metrics_key_guard(settings.metrics_api_key)) if g]
     metrics = Metrics()  # /metrics: the store's figures (every process's) and this process's requests
     metrics.add(StoreCollector(lambda: services[0].store, time.time))
     request_metrics = RequestMetrics(metrics.registry)  # fed by the access log (transports.http.main)
     origins = allowed_origins(settings.cors_allow_origins)
-    warnings = open_api_warnings(settings.api_host, settings.api_key, settings.admin_api_key)
+    warnings = open_api_warnings(settings.api_host, settings.api_key or settings.api_keys_file,
+                                 settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
-        route_handlers=[JobsController, SystemController, AdminController, MetricsController],
+        route_handlers=[JobsController, SystemController, AdminController, RunPodController, MetricsController],
+        state=State({"v2_endpoint_id": settings.v2_endpoint_id, "request_metrics": request_metrics}),
         lifespan=[store_lifespan],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "details": Provide(provide_details, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
             "warnings": Provide(lambda: warnings, sync_to_thread=False, use_cache=True),
             "metrics": Provide(lambda: metrics, sync_to_thread=False, use_cache=True),
         },
         guards=[on_the_loop(origin_guard(origins), *guards, json_guard)],
-        state=State({"request_metrics": request_metrics}),
         cors_config=cors_config(origins),
         exception_handlers={Exception: error_response},
         request_max_body_size=int(settings.max_request_mb * _MB),

@@ -87,6 +87,12 @@ class Figures:
     def _rows(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
+    def _set_comfyui_seconds(self, job_id: str, worker_id: str, seconds: float | None) -> None:
+        """How long a job's prompt ran in ComfyUI, in the transaction that ends the job (before its end)."""
+        if seconds is not None:
+            self.conn.execute(self.q["set_comfyui_seconds"], {"id": job_id, "worker_id": worker_id,
+                                                              "comfyui_s": seconds})
+
     def _add(self, name: str, labels: Mapping[str, str] | None = None, by: float = 1.0) -> None:
         """Add to a counter within the caller's transaction."""
         self.conn.execute(self.q["add_to_counter"], {"name": name, "labels": labels_text(labels), "by": by})

@@ -266,9 +266,7 @@ class Store(Figures, Clients, Recovery, Registry, Room, Queue):
     def _finish(self, query: str, job_id: str, worker_id: str, outputs: Iterable[OutputFile],
                 comfyui_s: float | None = None, **params: Any) -> None:
         with write_transaction(self.conn):
-            if comfyui_s is not None:  # before the end, so the metrics trigger sees it (store/figures.py)
-                self.conn.execute(self.q["set_comfyui_seconds"], {"id": job_id, "worker_id": worker_id,
-                                                                  "comfyui_s": comfyui_s})
+            self._set_comfyui_seconds(job_id, worker_id, comfyui_s)  # before the end: the metrics trigger reads it
             self.conn.execute(self.q[query], {"id": job_id, "worker_id": worker_id, "now": self.clock(), **params})
             if not self.conn.changes():
                 self._guard(job_id, f"running under {worker_id}")
@@ -280,8 +278,7 @@ class Store(Figures, Clients, Recovery, Registry, Room, Queue):
 
     def complete(self, job_id: str, worker_id: str, result: dict[str, Any],
                  outputs: Iterable[OutputFile] = (), *, comfyui_s: float | None = None) -> None:
-        """running -> completed, with the result and the output files' bytes (``comfyui_s``: how long its
-        prompt ran in ComfyUI, for the metrics)."""
+        """running -> completed, with the result and the output files' bytes (``comfyui_s``: for the metrics)."""
         self._finish("complete", job_id, worker_id, outputs, comfyui_s, result=_json(result))
 
     def fail(self, job_id: str, worker_id: str, error: dict[str, Any], result: dict[str, Any] | None = None,

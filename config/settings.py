@@ -143,6 +143,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- HTTP transport -------------------------------------------------------------------------------------
     api_key: Annotated[str | None, _d("set: every route but /health needs this bearer key")] = None
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
+    metrics_api_key: Annotated[str | None, _d("set: /metrics needs this bearer key (else open, like /health)")] = None
     api_keys_file: Annotated[str | None, _d("TOML/JSON file of named client keys (re-read when it changes)")] = None
     key_default_requests_per_second: Annotated[PosInt | None, _d("a named key's request rate unless it sets "
                                                                    "its own (429 beyond)")] = None

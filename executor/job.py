@@ -13,15 +13,13 @@ import enum
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-import msgspec
 import structlog
 
 from config.logging import get_logger
-from config.settings import Settings
 from executor import inputs, outputs, reconcile, references
-from executor.comfy_client import ComfyClient
 from executor.destinations import deliver
 from executor.errors import (
     BadResponse,
@@ -34,13 +32,11 @@ from executor.errors import (
 )
 from executor.outputs import Collected
 from executor.protocol import HistoryEntry, Outcome, OutputRef
-from executor.references import Fetcher
-from executor.storage import OutputSink
+from executor.runtime import Runtime
 from executor.tracker import PromptState, PromptTracker
 from executor.verdict import Ending, error_detail, job_error, out_of_memory
-from store import Job, Progress, Store, StoreError, StoreFull
-from store.policy import OPEN as OPEN_POLICY
-from store.policy import PolicyViolation, WorkflowPolicy
+from store import Job, Progress, StoreError, StoreFull
+from store.policy import PolicyViolation
 
 FULL_RETRY_S = (0.5, 10.0)  # a terminal write that meets a full disk is retried, backing off from/to this
 
@@ -50,23 +46,6 @@ class Phase(enum.Enum):
     IN_COMFYUI = "in_comfyui"  # prompt queued or running in ComfyUI
     STORING = "storing"  # outputs fetched, stored, terminal state written
     DONE = "done"
-
-
-class Runtime(msgspec.Struct, kw_only=True):
-    """What every job of one executor shares."""
-
-    settings: Settings
-    store: Store
-    client: ComfyClient
-    sink: OutputSink
-    worker_id: str
-    client_id: str
-    routes: dict[str, JobRun]  # prompt id -> run, for the websocket's events
-    on_unavailable: Callable[[], None]
-    fetcher: Fetcher  # inputs given by URL or s3://, and the limits every input is checked against
-    policy: WorkflowPolicy = OPEN_POLICY  # node lists + the catalog of this executor's ComfyUI (replaced when re-read)
-    on_stuck: Callable[[str], None] = lambda reason: None  # the watchdog: this ComfyUI must be restarted
-    on_out_of_memory: Callable[[dict[str, Any]], None] = lambda detail: None  # counted (store operations)
 
 
 class JobRun:
@@ -295,13 +274,16 @@ class JobRun:
         if entry is not None:  # the prompt ran: finish in the order ComfyUI ran them
             await self._in_turn()
         store, ids = self.rt.store, (self.job.id, self.rt.worker_id)
+        ran = self.tracker.ran_s() if self.tracker else None  # for the metrics
         error = job_error(ending, entry, collected, timeout_s=self.timeout_s, stop_requested=self.stop_requested)
         if ending is Ending.CANCELLED:
-            await self._write("cancelled", store.finish_cancelled, *ids, stored.result, stored.files)
+            await self._write("cancelled", partial(store.finish_cancelled, comfyui_s=ran), *ids, stored.result,
+                              stored.files)
         elif error is not None:
-            await self._write("failed", store.fail, *ids, error.to_error(), stored.result, stored.files)
+            await self._write("failed", partial(store.fail, comfyui_s=ran), *ids, error.to_error(), stored.result,
+                              stored.files)
         else:
-            await self._write("completed", store.complete, *ids, stored.result, stored.files)
+            await self._write("completed", partial(store.complete, comfyui_s=ran), *ids, stored.result, stored.files)
         if self.outcome != "lost":
             refs = [fetched.ref for fetched in collected.files] + collected.unservable
             removed = outputs.remove_local(self.rt.settings.comfyui_output_dir, refs)

@@ -22,8 +22,9 @@ from executor import node_catalog
 from executor import protocol as p
 from executor.comfy_client import ComfyClient
 from executor.errors import BadResponse, ComfyUnavailable
-from executor.job import JobRun, Runtime
+from executor.job import JobRun
 from executor.references import Fetcher
+from executor.runtime import Runtime
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState

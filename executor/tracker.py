@@ -50,6 +50,7 @@ class PromptTracker:
         self.state = PromptState.QUEUED
         self.submitted_at = clock()
         self.running_since: float | None = None
+        self.ended_at: float | None = None  # when it reached a terminal state
         self.reason = ""
         self.node: str | None = None
         self.value = 0
@@ -75,6 +76,8 @@ class PromptTracker:
         self.reason = reason or self.reason
         if new is PromptState.RUNNING:
             self.running_since = self.clock()
+        elif new in TERMINAL:
+            self.ended_at = self.clock()
         self.changed.set()
         return True
 
@@ -94,6 +97,12 @@ class PromptTracker:
         if self.state is not PromptState.FINISHED or not self.seen_whole or self.cached != [] or not self.succeeded:
             return None
         return HistoryEntry(outcome=Outcome.SUCCESS, outputs=dict(self.outputs), error=None)
+
+    def ran_s(self) -> float | None:
+        """How long the prompt ran in ComfyUI; None if it never started or has not ended."""
+        if self.running_since is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.running_since
 
     def node_type(self) -> str | None:
         node = self.workflow.get(self.node or "") if self.node else None

@@ -3,7 +3,8 @@ reset (which never requeues a job its executor still heartbeats). A mixin of ``S
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import apsw
@@ -35,10 +36,16 @@ class Recovery:
             rows = self._recover_rows(error, **params)
         return [Recovered(id=job_id, status=JobStatus(status)) for job_id, status in rows]
 
+    def _add(self, name: str, labels: Mapping[str, str] | None = None, by: float = 1.0) -> None:
+        raise NotImplementedError
+
     def _recover_rows(self, error: dict[str, Any], **params: Any) -> list[tuple[Any, ...]]:
         wanted = {"worker_id": None, "stale_before": None, "limit_s": None, "own_deadline": 0,
                   "default_timeout_s": None, **params}
-        return self._rows("recover", error=_encode(error).decode(), now=self.clock(), **wanted)
+        rows = self._rows("recover", error=_encode(error).decode(), now=self.clock(), **wanted)
+        for status, n in Counter(status for _, status in rows).items():  # in the recovery's transaction
+            self._add("comfyui_worker_jobs_recovered_total", {"to": status}, n)
+        return rows
 
     def recover_worker(self, worker_id: str) -> list[Recovered]:
         """Every running job of a worker that died: requeued, or failed when its attempts are used up."""

@@ -14,6 +14,7 @@ from store.connection import Synchronous, connect, migrate, write_transaction
 from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
 from store.fetched import Fetched
+from store.figures import Figures
 from store.model import (
     InfoPage,
     InputImage,
@@ -55,11 +56,11 @@ WAKES: dict[str, frozenset[Wake]] = {
     "set_component": frozenset(), "clear_components": frozenset(), "audit": frozenset(),
     "redeliver": _HOOK, "release_deliveries": _HOOK, "claim_deliveries": frozenset(),
     "record_attempt": frozenset(), "cleanup_deliveries": frozenset(), "add_fetched_input": frozenset(),
-    "record_operation": frozenset(),
+    "record_operation": frozenset(), "count": frozenset(), "observe": frozenset(),
 }
 
 
-class Store(Clients, Recovery, Registry, Outbox, Fetched, Operations, Room, Queue):
+class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -231,8 +232,9 @@ class Store(Clients, Recovery, Registry, Outbox, Fetched, Operations, Room, Queu
 
     @writes
     def _finish(self, query: str, job_id: str, worker_id: str, outputs: Iterable[OutputFile],
-                **params: Any) -> None:
+                comfyui_s: float | None = None, **params: Any) -> None:
         with write_transaction(self.conn):
+            self._set_comfyui_seconds(job_id, worker_id, comfyui_s)  # before the end: the metrics trigger reads it
             self.conn.execute(self.q[query], {"id": job_id, "worker_id": worker_id, "now": self.clock(), **params})
             if not self.conn.changes():
                 self._guard(job_id, f"running under {worker_id}")
@@ -243,20 +245,21 @@ class Store(Clients, Recovery, Registry, Outbox, Fetched, Operations, Room, Queu
                 })
 
     def complete(self, job_id: str, worker_id: str, result: dict[str, Any],
-                 outputs: Iterable[OutputFile] = ()) -> None:
-        """running -> completed, with the result and the output files' bytes."""
-        self._finish("complete", job_id, worker_id, outputs, result=_json(result))
+                 outputs: Iterable[OutputFile] = (), *, comfyui_s: float | None = None) -> None:
+        """running -> completed, with the result and the output files' bytes (``comfyui_s``: for the metrics)."""
+        self._finish("complete", job_id, worker_id, outputs, comfyui_s, result=_json(result))
 
     def fail(self, job_id: str, worker_id: str, error: dict[str, Any], result: dict[str, Any] | None = None,
-             outputs: Iterable[OutputFile] = ()) -> None:
+             outputs: Iterable[OutputFile] = (), *, comfyui_s: float | None = None) -> None:
         """running -> failed, with a structured error (and the outputs made before the failure)."""
-        self._finish("fail", job_id, worker_id, outputs, error=_json(error), result=_json(result))
+        self._finish("fail", job_id, worker_id, outputs, comfyui_s, error=_json(error), result=_json(result))
 
     def finish_cancelled(self, job_id: str, worker_id: str, result: dict[str, Any] | None = None,
-                         outputs: Iterable[OutputFile] = ()) -> None:
+                         outputs: Iterable[OutputFile] = (), *, comfyui_s: float | None = None) -> None:
         """running -> cancelled, once the executor has stopped it in ComfyUI."""
         error = {"type": "cancelled", "message": "cancelled while running"}
-        self._finish("finish_cancelled", job_id, worker_id, outputs, error=_json(error), result=_json(result))
+        self._finish("finish_cancelled", job_id, worker_id, outputs, comfyui_s, error=_json(error),
+                     result=_json(result))
 
     @writes
     def requeue(self, job_id: str, worker_id: str, error: dict[str, Any]) -> JobStatus:

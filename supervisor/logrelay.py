@@ -2,8 +2,10 @@
 
 A line of one of our own children that already is a JSON object passes through unchanged; any other line
 (every ComfyUI line: its JSON is not our log schema) is wrapped as
-``{"event": "<kind>_output", "process": kind, "instance": i, "line": ..., "level": "info" | "warning"}``
-(stderr lines at level warning). No line is longer than ``config.logging.MAX_LINE_BYTES``: long values are cut.
+``{"event": "<kind>_output", "process": kind, "instance": i, "line": ..., "level": ...}``: ComfyUI's lines at
+``error`` for its errors and tracebacks, else ``info`` (supervisor/comfylevels.py: it writes everything to
+stderr); another child's stderr lines at ``warning``. No line is longer than ``config.logging.MAX_LINE_BYTES``:
+long values are cut.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import BinaryIO
 import msgspec
 
 from config.logging import MAX_LINE_BYTES, encode_line
+from supervisor.comfylevels import LineLevels
 from supervisor.process import ProcessSpec
 
 MAX_LINE = 1 << 20  # a longer line is cut into pieces of this size, each wrapped
@@ -42,8 +45,10 @@ def _is_json_object(line: bytes) -> bool:
         return False
 
 
-def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) -> bytes:
-    """The JSON line (without newline) that stands for one output line of a child."""
+def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None,
+           levels: LineLevels | None = None) -> bytes:
+    """The JSON line (without newline) that stands for one output line of a child (``levels``: the stream's,
+    for a ComfyUI line)."""
     stripped = line.rstrip(b"\r")
     if spec.kind != "comfyui" and stripped.startswith(b"{"):
         if len(stripped) <= MAX_LINE_BYTES:
@@ -56,12 +61,17 @@ def render(line: bytes, spec: ProcessSpec, stream: str, pid: int | None = None) 
                     return encode_line(decoded)
             except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: too deep to check
                 pass
+    text = stripped.decode("utf-8", errors="replace")
+    if spec.kind == "comfyui":
+        level = (levels or LineLevels()).level(text)
+    else:
+        level = "warning" if stream == "stderr" else "info"
     event: dict[str, object] = {
         "event": f"{spec.kind}_output",
-        "level": "warning" if stream == "stderr" else "info",
+        "level": level,
         "timestamp": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
         "process": spec.kind,
-        "line": stripped.decode("utf-8", errors="replace"),
+        "line": text,
     }
     if spec.instance is not None:
         event["instance"] = spec.instance
@@ -78,11 +88,13 @@ class LogRelay:
         self.loop = loop
         self.buffers: dict[int, bytearray] = {}
         self.owners: dict[int, tuple[ProcessSpec, str]] = {}
+        self.levels: dict[int, LineLevels] = {}  # per pipe: a ComfyUI traceback spans lines
 
     def attach(self, spec: ProcessSpec, fd: int, stream: str) -> None:
         loop = self.loop or asyncio.get_running_loop()
         self.buffers[fd] = bytearray()
         self.owners[fd] = (spec, stream)
+        self.levels[fd] = LineLevels()
         loop.add_reader(fd, self._readable, fd)
 
     def _readable(self, fd: int, final: bool = False) -> bool:
@@ -107,20 +119,20 @@ class LogRelay:
             lines.append(rest[:MAX_LINE])
             rest = rest[MAX_LINE:]
         self.buffers[fd] = bytearray(rest)
-        self._emit([line for line in lines if line.strip()], spec, stream)
+        self._emit([line for line in lines if line.strip()], spec, stream, self.levels[fd])
         return True
 
-    def _emit(self, lines: list[bytes], spec: ProcessSpec, stream: str) -> None:
+    def _emit(self, lines: list[bytes], spec: ProcessSpec, stream: str, levels: LineLevels) -> None:
         if not lines:
             return
-        self.out.write(b"".join(render(line, spec, stream) + b"\n" for line in lines))
+        self.out.write(b"".join(render(line, spec, stream, levels=levels) + b"\n" for line in lines))
         self.out.flush()
 
     def _finish(self, fd: int) -> None:
         spec, stream = self.owners.pop(fd)
-        rest = bytes(self.buffers.pop(fd))
+        rest, levels = bytes(self.buffers.pop(fd)), self.levels.pop(fd)
         if rest.strip():
-            self._emit([rest], spec, stream)
+            self._emit([rest], spec, stream, levels)
         (self.loop or asyncio.get_running_loop()).remove_reader(fd)
         os.close(fd)
 

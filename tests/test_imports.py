@@ -45,16 +45,17 @@ HTTP_CLIENTS = {"httpx", "httpcore", "h11", "aiohttp", "requests", "urllib3"}
 SERVERS = {"litestar", "uvicorn", "uvloop", "httptools", "starlette", "fastapi", "pydantic", "runpod", "yaml"}
 CLI_EXTRAS = {"click"}
 IMAGE_LIBS = {"PIL"}  # Pillow: only an executor converting a job's outputs (output.format) loads it
+METRICS = {"prometheus_client"}  # /metrics is the HTTP transport's: other processes write figures to the store
 
 FORBIDDEN: dict[str, set[str]] = {
-    "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | IMAGE_LIBS
+    "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
                   | {"anyio", "websockets", "executor", "transports"},
-    "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS
+    "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
                 | {"aiohttp", "requests", "transports", "attr"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | IMAGE_LIBS
             | {"fastapi", "pydantic", "runpod", "attr", "executor", "websockets"},
     # the webhook deliverer: the store, h11 and its own module only (no framework, no pooled client)
-    "webhooks": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS
+    "webhooks": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
                 | {"httpx", "httpcore", "aiohttp", "requests", "urllib3", "executor", "websockets", "attr", "anyio"},
     # the SDK's command line: its SSH tools
     "runpod": CONSOLE_EXTRAS | NO_BUCKET | IMAGE_LIBS

@@ -289,3 +289,41 @@ ON CONFLICT (name) DO UPDATE SET count = count + 1, last_at = excluded.last_at, 
 
 -- name: list_operations
 SELECT name, count, last_at, last_detail FROM operations ORDER BY name;
+
+-- Figures for /metrics (store/figures.py): counters and histograms every process adds to, read at each scrape.
+
+-- name: oldest_pending
+-- when the oldest pending job was created: one step on the jobs_status_created index, whatever the history
+SELECT created_at FROM jobs INDEXED BY jobs_status_created WHERE status = 'pending' ORDER BY created_at LIMIT 1;
+
+-- name: set_comfyui_seconds
+-- running -> running: how long its prompt ran in ComfyUI, written in the transaction that ends the job
+UPDATE jobs SET comfyui_s = :comfyui_s WHERE id = :id AND worker_id = :worker_id AND status = 'running';
+
+-- name: add_to_counter
+INSERT INTO metric_counters (name, labels, value) VALUES (:name, :labels, :by)
+ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+
+-- name: observe_buckets
+-- the one bucket the value falls in (none when the histogram has no bounds)
+INSERT INTO metric_buckets (name, labels, le, n)
+SELECT :name, :labels, le, 1
+FROM (SELECT min(le) AS le FROM metric_bounds WHERE name = :name AND le >= :value)
+WHERE le IS NOT NULL
+ON CONFLICT (name, labels, le) DO UPDATE SET n = n + 1;
+
+-- name: observe_sum
+INSERT INTO metric_histograms (name, labels, count, sum) VALUES (:name, :labels, 1, :value)
+ON CONFLICT (name, labels) DO UPDATE SET count = count + 1, sum = sum + excluded.sum;
+
+-- name: metric_counters
+SELECT name, labels, value FROM metric_counters ORDER BY name, labels;
+
+-- name: metric_bounds
+SELECT name, le FROM metric_bounds ORDER BY name, le;
+
+-- name: metric_buckets
+SELECT name, labels, le, n FROM metric_buckets;
+
+-- name: metric_histograms
+SELECT name, labels, count, sum FROM metric_histograms ORDER BY name, labels;

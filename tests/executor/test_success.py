@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from executor.job import JobRun, Runtime
+from executor.job import JobRun
 from executor.references import Fetcher
+from executor.runtime import Runtime
 from executor.storage import StoreSink
 from store import JobStatus, Store
 from tests.executor.conftest import make_settings, save_workflow, wait_status, wait_until

@@ -36,7 +36,7 @@ def _operations(server: Server) -> list[Any]:
 
 def test_every_operation_conforms_to_the_schema(server: Server) -> None:
     operations = _operations(server)
-    assert len(operations) == 11 + 9 + 2  # the seed's and ours; RunPod's /v2 (status, stream: GET and POST); webhooks
+    assert len(operations) == 11 + 9 + 2 + 1  # the seed's and ours; /v2 (status, stream: GET, POST); webhooks; /metrics
     for operation in operations:
 
         @given(case=operation.as_strategy())

@@ -113,6 +113,11 @@ def _public(k: Keys, job: str) -> None:
     assert job not in json.dumps(body)
 
 
+def _metrics(k: Keys, job: str) -> None:  # aggregate figures only: no job, no path a client chose
+    response = k.call("bob", "GET", "/metrics")
+    assert response.status_code == 200 and job not in response.text
+
+
 V2 = "/v2/ep1"
 
 
@@ -156,6 +161,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/run"): _run,
     ("POST", "/runsync"): _runsync,
     ("GET", "/health"): _public,
+    ("GET", "/metrics"): _metrics,
     ("POST", "/admin/cleanup"): _admin("POST", "/admin/cleanup"),
     ("POST", "/admin/reset-stuck"): _admin("POST", "/admin/reset-stuck"),
     ("DELETE", "/admin/job/{job_id}"): _admin("DELETE", "/admin/job/{job_id}"),

@@ -6,7 +6,9 @@ import asyncio
 import io
 import json
 import os
+from pathlib import Path
 
+from supervisor.comfylevels import LineLevels
 from supervisor.logrelay import LogRelay, render
 from supervisor.process import ProcessSpec
 
@@ -26,8 +28,50 @@ def test_a_plain_comfyui_line_is_wrapped_with_its_instance() -> None:
     assert event["line"] == "Prompt executed in 0.01 seconds" and event["timestamp"].endswith("Z")
 
 
-def test_stderr_lines_are_warnings() -> None:
-    assert json.loads(render(b"Traceback (most recent call last):", COMFY, "stderr"))["level"] == "warning"
+def test_other_childrens_stderr_lines_are_warnings() -> None:
+    assert json.loads(render(b"Traceback (most recent call last):", HTTP, "stderr"))["level"] == "warning"
+
+
+def _expected_errors(lines: list[str]) -> list[int]:
+    """Where the real ComfyUI's errors are in its captured output: the error at start, the validation failure
+    with its details, and the processing exception with its two chained tracebacks."""
+    start = lines.index("Failed to validate prompt for output 3:")
+    exception = next(i for i, line in enumerate(lines) if line.startswith("!!! Exception during processing"))
+    last = max(i for i, line in enumerate(lines) if line.startswith("PIL.UnidentifiedImageError"))
+    entry = next(i for i, line in enumerate(lines) if line.startswith("Error while calling comfy_entrypoint"))
+    return [entry, *range(start, lines.index("Output will be ignored") + 1), *range(exception, last + 1)]
+
+
+async def test_comfyuis_lines_are_info_but_its_errors_and_tracebacks() -> None:
+    """A real ComfyUI's stderr (start, a validation failure, a runtime error; tests/supervisor/data): every
+    line of it was a warning; now only its errors and tracebacks are errors, the rest info."""
+    captured = (Path(__file__).parent / "data" / "comfyui_stderr.txt").read_bytes()
+    out = io.BytesIO()
+    relay = LogRelay(out)
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    relay.attach(COMFY, r, "stderr")
+    os.write(w, captured)
+    os.close(w)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if not relay.owners:
+            break
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    lines = [event["line"] for event in events]
+    assert lines == [line for line in captured.decode().splitlines() if line.strip()]
+    errors = [i for i, event in enumerate(events) if event["level"] == "error"]
+    assert errors == _expected_errors(lines)
+    assert {event["level"] for event in events} == {"error", "info"}
+    assert sum(event["level"] == "info" for event in events) > 30  # the start, "got prompt", "Prompt executed"
+
+
+def test_a_comfyui_traceback_ends_with_its_exception_line() -> None:
+    levels = LineLevels()
+    lines = [b"got prompt", b"Traceback (most recent call last):", b'  File "x.py", line 1, in f',
+             b"ValueError: bad", b"Prompt executed in 0.01 seconds"]
+    assert [json.loads(render(line, COMFY, "stderr", levels=levels))["level"] for line in lines] == [
+        "info", "error", "error", "error", "info"]
 
 
 def test_other_children_are_wrapped_with_their_own_name() -> None:

@@ -16,13 +16,15 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.logging import get_logger
+from transports.http.metrics.requests import RequestMetrics
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics  # /metrics' request figures, by route template (set in scope by the router)
         self.log = get_logger().bind()  # the concrete logger, not the lazy proxy
 
     def __getattr__(self, name: str) -> Any:  # the wrapped Litestar app's attributes (openapi_schema, ...)
@@ -44,12 +46,14 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            method = scope["method"]
+            method, seconds = scope["method"], time.perf_counter() - start
             write = self.log.debug if method in READS and status < 400 else self.log.info
             state = scope.get("state") or {}
             caller = state.get("caller")
             job_id = state.get("job_id") or (scope.get("path_params") or {}).get("job_id")
             write("http_request", method=method, path=scope["path"], status=status,
-                  duration_ms=round((time.perf_counter() - start) * 1000, 3),
+                  duration_ms=round(seconds * 1000, 3),
                   **({"client": caller.name} if caller is not None else {}),
                   **({"job_id": job_id} if job_id else {}))
+            if self.metrics is not None:
+                self.metrics.observe(scope, method, status, seconds)

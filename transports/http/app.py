@@ -9,6 +9,7 @@ outputs (a BlobReader per response, transports.streaming). Waiters share one wat
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,15 +27,19 @@ from config.settings import Settings
 from store import Store
 from store.policy import NodeLists
 from transports.exposure import open_api_warnings
-from transports.http.auth import api_key_guard, caller_of, on_the_loop, sees_details
+from transports.http.auth import api_key_guard, caller_of, metrics_key_guard, on_the_loop, sees_details
 from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
 from transports.http.clients import Caller, KeyRing
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
+from transports.http.controllers.metrics import MetricsController
 from transports.http.controllers.runpod_api import RunPodController
 from transports.http.controllers.system import SystemController
 from transports.http.controllers.webhooks import WebhooksController
 from transports.http.errors import error_response
+from transports.http.metrics.registry import Metrics
+from transports.http.metrics.requests import RequestMetrics
+from transports.http.metrics.store_figures import StoreCollector
 from transports.http.quotas import Quotas
 from transports.limits import Limits
 from transports.service import JobService
@@ -111,21 +116,27 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
         return caller_of(request)
 
     key_guard = api_key_guard(ring, Quotas())
+    guards = [g for g in (key_guard, metrics_key_guard(settings.metrics_api_key)) if g]
+    metrics = Metrics()  # /metrics: the store's figures (every process's) and this process's requests
+    metrics.add(StoreCollector(lambda: services[0].store, time.time))
+    request_metrics = RequestMetrics(metrics.registry)  # fed by the access log (transports.http.main)
     origins = allowed_origins(settings.cors_allow_origins)
     warnings = open_api_warnings(settings.api_host, settings.api_key or settings.api_keys_file,
                                  settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
-        route_handlers=[JobsController, SystemController, AdminController, RunPodController, WebhooksController],
-        state=State({"v2_endpoint_id": settings.v2_endpoint_id}),
+        route_handlers=[JobsController, SystemController, AdminController, RunPodController, WebhooksController,
+                        MetricsController],
+        state=State({"v2_endpoint_id": settings.v2_endpoint_id, "request_metrics": request_metrics}),
         lifespan=[store_lifespan],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "details": Provide(provide_details, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
             "warnings": Provide(lambda: warnings, sync_to_thread=False, use_cache=True),
+            "metrics": Provide(lambda: metrics, sync_to_thread=False, use_cache=True),
         },
-        guards=[on_the_loop(origin_guard(origins), key_guard, json_guard)],
+        guards=[on_the_loop(origin_guard(origins), *guards, json_guard)],
         cors_config=cors_config(origins),
         exception_handlers={Exception: error_response},
         request_max_body_size=int(settings.max_request_mb * _MB),

@@ -9,6 +9,7 @@ A missing or wrong key is ``401`` with ``WWW-Authenticate`` (RFC 6750: ``error="
 
 from __future__ import annotations
 
+import hmac
 import inspect
 from typing import Any
 
@@ -77,6 +78,25 @@ def api_key_guard(ring: KeyRing, quotas: Quotas | None = None) -> Guard:
         connection.state[CALLER] = caller
         if quotas is not None and caller.keyed:
             quotas.check(connection, caller)
+
+    return guard
+
+
+def metrics_key_guard(metrics_api_key: str | None) -> Guard | None:
+    """/metrics (``opt={"metrics": True}``) needs METRICS_API_KEY when set; None when unset (open, like /health)."""
+    if not metrics_api_key:
+        return None
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if not handler.opt.get("metrics"):
+            return
+        given = presented_key(connection)
+        if given is None:
+            raise NotAuthorizedException("missing metrics key: send 'Authorization: Bearer <METRICS_API_KEY>' or "
+                                         "'X-API-Key'", headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(given.encode(), metrics_api_key.encode()):
+            raise NotAuthorizedException("invalid metrics key",
+                                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
     return guard
 

@@ -55,10 +55,11 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     log.info("http_starting", host=settings.api_host, port=settings.api_port,
              database_path=settings.sqlite_db_path, max_connections=guard.limits.max_connections)
     try:
-        app = AccessLog(create_app(settings, freeze_gc=True))
+        litestar_app = create_app(settings, freeze_gc=True)
     except KeysFileError as exc:
         log.error("keys_file_invalid", detail=str(exc))
         return 2
+    app = AccessLog(litestar_app, metrics=litestar_app.state.request_metrics)
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, loop="uvloop",
                 http=guard.protocol_class(), ws="none", lifespan="on", access_log=False, log_config=None,
                 server_header=False, timeout_graceful_shutdown=10)

@@ -37,6 +37,7 @@ from transports.http.controllers.runpod_api import RunPodController
 from transports.http.controllers.system import SystemController
 from transports.http.controllers.webhooks import WebhooksController
 from transports.http.errors import error_response
+from transports.http.metrics.features import FeatureCollector
 from transports.http.metrics.registry import Metrics
 from transports.http.metrics.requests import RequestMetrics
 from transports.http.metrics.store_figures import StoreCollector
@@ -119,6 +120,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
     guards = [g for g in (key_guard, metrics_key_guard(settings.metrics_api_key)) if g]
     metrics = Metrics()  # /metrics: the store's figures (every process's) and this process's requests
     metrics.add(StoreCollector(lambda: services[0].store, time.time))
+    metrics.add(FeatureCollector(lambda: services[0].store))
     request_metrics = RequestMetrics(metrics.registry)  # fed by the access log (transports.http.main)
     origins = allowed_origins(settings.cors_allow_origins)
     warnings = open_api_warnings(settings.api_host, settings.api_key or settings.api_keys_file,

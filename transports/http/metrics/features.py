@@ -1,0 +1,65 @@
+"""Figures of the features that keep their own tables: webhook deliveries (store/outbox.py), the watchdog's,
+memory hygiene's and backups' actions (store/operations.py), and jobs per client (store/clients.py). Read from
+the store at each scrape, like store_figures; each is a few small reads whatever the history (the operations
+table has a row per action name, the per-client counts one index scan of a covering index)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from store import JobStatus, Store
+from store.operations import OPERATIONS  # every action, reported from 0 so rate() sees its first
+from transports.http.metrics.store_figures import PREFIX
+
+
+
+class FeatureCollector:
+    def __init__(self, store: Callable[[], Store]) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            store = self.store()
+            families = [*self._webhooks(store), *self._operations(store), *self._clients(store)]
+        except Exception:  # StoreCollector reports an unreadable store (store_readable 0)
+            return
+        yield from families
+
+    def _webhooks(self, store: Store) -> Iterator[Metric]:
+        figures = store.webhook_figures()
+        for name, text, value in (
+            ("webhooks_delivered", "Webhook deliveries a receiver accepted (2xx)", figures.delivered),
+            ("webhook_failed_attempts", "Webhook attempts that failed (error, timeout, non-2xx)",
+             figures.failed_attempts),
+            ("webhooks_given_up", "Webhook deliveries that ended undelivered (410, or older than WEBHOOK_MAX_AGE_S)",
+             figures.given_up),
+        ):
+            yield CounterMetricFamily(PREFIX + name, text, value=value)
+        yield GaugeMetricFamily(PREFIX + "webhook_backlog", "Webhook deliveries waiting to be sent",
+                                value=figures.backlog)
+        yield GaugeMetricFamily(PREFIX + "webhook_oldest_pending_age_seconds",
+                                "Age of the oldest webhook delivery waiting (0 when none)",
+                                value=figures.oldest_pending_age_s)
+
+    def _operations(self, store: Store) -> Iterator[Metric]:
+        done = store.operations()
+        total = CounterMetricFamily(PREFIX + "operations", "Actions of the watchdog, memory hygiene and scheduled "
+                                    "backups", labels=["operation"])
+        last = GaugeMetricFamily(PREFIX + "operation_last_timestamp_seconds", "When each action last happened "
+                                 "(unix time; absent before the first)", labels=["operation"])
+        for name in sorted({*OPERATIONS, *done}):
+            total.add_metric([name], done[name].count if name in done else 0)
+            if name in done:
+                last.add_metric([name], done[name].last_at)
+        yield total
+        yield last
+
+    def _clients(self, store: Store) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily(PREFIX + "client_jobs", "Jobs in the store by client (named API key) and status",
+                                 labels=["client", "status"])
+        for client, counts in sorted(store.counts_by_owner().items()):
+            for status in JobStatus:
+                jobs.add_metric([client, str(status)], counts.get(str(status), 0))
+        yield jobs

@@ -17,7 +17,10 @@ from config.settings import env_name
 class Secret(enum.Enum):
     """A group of secret variables that one use needs together."""
 
-    API_KEYS = (env_name("api_key"), env_name("admin_api_key"))
+    # the keys, and where the named keys' hashes are and their default limits: the HTTP transport's alone
+    API_KEYS = (env_name("api_key"), env_name("admin_api_key"), env_name("api_keys_file"), env_name("metrics_api_key"),
+                env_name("key_default_requests_per_second"), env_name("key_default_max_pending"),
+                env_name("key_default_max_priority"), env_name("key_default_max_request_mb"))
     BUCKET = (env_name("bucket_access_key_id"), env_name("bucket_secret_access_key"),
               # boto3's own variables: used when BUCKET_* are unset
               "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")

@@ -13,14 +13,16 @@ from store.model import (
     OutputFile,
     OutputRef,
     Page,
+    Place,
     Progress,
     Recovered,
+    RemoteRef,
     StuckReset,
 )
 from store.store import Store
 
 __all__ = [
     "TERMINAL", "Component", "InfoPage", "InputImage", "InvalidTransition", "Job", "JobInfo", "JobNotFound",
-    "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Progress", "Recovered", "Store", "StoreError",
+    "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Place", "Progress", "Recovered", "RemoteRef", "Store", "StoreError",
     "StoreFull", "StuckReset",
 ]

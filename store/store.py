@@ -29,6 +29,7 @@ from store.queries import queries
 from store.queue import Queue
 from store.recovery import Recovery
 from store.registry import Registry
+from store.remote import Remote
 from store.room import Room, writes
 from store.wakeup import EVERY, Poker, Wake
 
@@ -41,7 +42,7 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encode(value).decode()
 
 
-def _job(row: tuple[Any, ...]) -> Job:
+def job_of(row: tuple[Any, ...]) -> Job:
     (job_id, status, priority, request, result, error, created_at, started_at, completed_at, attempts,
      max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row[:16]
     # columns added by later migrations (stop_requested) are read where they are needed, not into Job
@@ -57,13 +58,14 @@ def _job(row: tuple[Any, ...]) -> Job:
 def _info(row: tuple[Any, ...]) -> JobInfo:
     """A row of the ``*job_info*`` queries (every column but ``request``)."""
     (job_id, status, priority, result, error, created_at, started_at, completed_at, attempts,
-     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row
+     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on) = row
     return JobInfo(
         id=job_id, status=JobStatus(status), priority=priority,
         result=_decode(result) if result else None, error=_decode(error) if error else None,
         created_at=created_at, started_at=started_at, completed_at=completed_at, attempts=attempts,
         max_attempts=max_attempts, timeout_s=timeout_s, worker_id=worker_id, heartbeat_at=heartbeat_at,
         progress=_decode_progress(progress) if progress else None, cancel_requested=bool(cancel_requested),
+        ran_on=ran_on,
     )
 
 
@@ -89,10 +91,12 @@ WAKES: dict[str, frozenset[Wake]] = {
     "_cleanup": frozenset({Wake.ENDS}), "purge_pending": frozenset({Wake.ENDS}), "_evict": frozenset(),
     "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
     "set_component": frozenset(), "clear_components": frozenset(),
+    "claim_remote": frozenset(), "mark_remote_sent": frozenset(), "set_remote_id": frozenset(),
+    "forget_remote": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room, Queue):
+class Store(Recovery, Registry, Remote, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -129,6 +133,9 @@ class Store(Recovery, Registry, Room, Queue):
 
     def close(self) -> None:
         self.conn.close()
+
+    def _to_job(self, row: tuple[Any, ...]) -> Job:
+        return job_of(row)
 
     def committed(self, write: str) -> None:
         self.poker.poke(WAKES.get(write, EVERY))
@@ -168,7 +175,7 @@ class Store(Recovery, Registry, Room, Queue):
         rows = self._rows("get_job", id=job_id)
         if not rows:
             raise JobNotFound(f"no job {job_id}")
-        return _job(rows[0])
+        return job_of(rows[0])
 
     def get_inputs(self, job_id: str) -> list[InputImage]:
         return [InputImage(name=name, data=data) for _, name, data in self._rows("get_inputs", job_id=job_id)]
@@ -188,7 +195,7 @@ class Store(Recovery, Registry, Room, Queue):
             rows = self._rows("list_jobs", **params)
         else:
             rows = self._rows("list_jobs_by_status", status=str(status), **params)
-        jobs = [_job(row) for row in rows[:limit]]
+        jobs = [job_of(row) for row in rows[:limit]]
         return Page(jobs=jobs, next_cursor=encode_cursor(jobs[-1]) if len(rows) > limit else None)
 
     def get_job_info(self, job_id: str) -> JobInfo:
@@ -237,7 +244,7 @@ class Store(Recovery, Registry, Room, Queue):
 
         One UPDATE ... RETURNING statement is its own transaction and takes the write lock before it reads."""
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
-        return _job(rows[0]) if rows else None
+        return job_of(rows[0]) if rows else None
 
     @writes
     def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, Lease]:

@@ -23,6 +23,6 @@ from store.store import Store
 
 __all__ = [
     "TERMINAL", "Component", "InfoPage", "InputImage", "InvalidTransition", "Job", "JobInfo", "JobNotFound",
-    "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Place", "Progress", "Recovered", "RemoteRef", "Store", "StoreError",
-    "StoreFull", "StuckReset",
+    "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Place", "Progress", "Recovered", "RemoteRef", "Store",
+    "StoreError", "StoreFull", "StuckReset",
 ]

@@ -43,3 +43,13 @@ def transport_spec(settings: Settings, environ: dict[str, str],
     oneshot = kind == "runpod" and not settings.serve_api_locally and "RUNPOD_WEBHOOK_GET_JOB" not in environ
     return ProcessSpec(name=kind, kind=kind, argv=command(kind), env=secrets.environment(kind, environ),
                        oneshot=oneshot)
+
+
+def forwarder_spec(settings: Settings, environ: dict[str, str]) -> ProcessSpec | None:
+    """The overflow forwarder, only when RUNPOD_OVERFLOW_ENDPOINT_ID is set; its worker id is stable per host so
+    a restarted one resumes the jobs its predecessor left on RunPod."""
+    if settings.runpod_overflow_endpoint_id is None:
+        return None
+    env = {**secrets.environment("forwarder", environ),
+           "WORKER_ID": f"{settings.worker_id or socket.gethostname()}-runpod"}
+    return ProcessSpec(name="forwarder", kind="forwarder", argv=command("forwarder"), env=env)

@@ -48,13 +48,16 @@ COMPONENT_RETRY_S = 2.0  # component states a full (or failing) store refused ar
 class Daemon:
     def __init__(self, store: Store, instances: list[Instance], transport: ManagedProcess | None, *,
                  log: Any, stop_timeout_s: float, shutdown_grace_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, forwarder: ManagedProcess | None = None) -> None:
         self.store = store
         self.clock = clock
         self.unwritten: dict[str, dict[str, Any]] = {}  # component -> its latest state the store refused
         self.retry_components_at: float | None = None  # set while the store refuses component writes
         self.instances = instances
         self.transport = transport
+        # the overflow forwarder (RUNPOD_OVERFLOW_ENDPOINT_ID): stopped with the executors; its jobs are never
+        # recovered here (they may run on RunPod): the next forwarder resumes them by their remote id
+        self.forwarder = forwarder
         self.log = log
         self.stop_timeout_s = stop_timeout_s
         self.shutdown_grace_s = shutdown_grace_s
@@ -72,7 +75,7 @@ class Daemon:
     @property
     def processes(self) -> list[ManagedProcess]:
         procs = [p for i in self.instances for p in (i.comfyui, i.executor)]
-        return procs + ([self.transport] if self.transport else [])
+        return procs + ([self.transport] if self.transport else []) + ([self.forwarder] if self.forwarder else [])
 
     def accepting(self) -> bool:
         return self.phase is Phase.RUNNING
@@ -101,6 +104,8 @@ class Daemon:
             inst.comfyui.start()
         if self.transport:
             self.transport.start()
+        if self.forwarder:
+            self.forwarder.start()
         self._handle_events()
 
     # --- one step of the loop ------------------------------------------------------------------------------
@@ -246,7 +251,10 @@ class Daemon:
             self.phase = Phase.STOP_EXECUTORS
             for inst in self.instances:
                 inst.executor.stop(self.shutdown_grace_s + self.stop_timeout_s)
-        if self.phase is Phase.STOP_EXECUTORS and not any(i.executor.alive for i in self.instances):
+            if self.forwarder:
+                self.forwarder.stop(self.shutdown_grace_s + self.stop_timeout_s)
+        if self.phase is Phase.STOP_EXECUTORS and not any(i.executor.alive for i in self.instances) \
+                and not (self.forwarder and self.forwarder.alive):
             self.phase = Phase.STOP_COMFYUI
             for inst in self.instances:
                 inst.comfyui.stop(self.stop_timeout_s)

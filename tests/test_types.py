@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["supervisor", "transports", "executor", "store", "config"]
+PACKAGES = ["supervisor", "transports", "executor", "forwarder", "store", "config"]
 
 
 def test_mypy_strict_finds_nothing() -> None:

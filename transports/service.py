@@ -169,7 +169,7 @@ class JobService:
         recent = [summary(job) for job in self.store.list_job_infos(limit=limit).jobs] if include_recent else None
         return StatsBody(total_jobs=s.total, pending_jobs=s.pending, running_jobs=s.running,
                          completed_jobs=s.completed, failed_jobs=s.failed, cancelled_jobs=s.cancelled,
-                         recent_jobs=recent, disk=disk_body(self.store))
+                         recent_jobs=recent, disk=disk_body(self.store), ran_on=self.store.places())
 
     # --- administration ------------------------------------------------------------------------------------
 

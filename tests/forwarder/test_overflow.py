@@ -5,6 +5,7 @@ with RUNPOD_OVERFLOW_WAIT_S=0.5 every further job is A's forwarder's once it wai
 from __future__ import annotations
 
 import base64
+import contextlib
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,10 +49,8 @@ class Pair:
         for daemon in (self.a, self.b):
             if daemon.proc is not None and daemon.proc.poll() is None:
                 daemon.signal(signal.SIGTERM)
-                try:
+                with contextlib.suppress(Exception):
                     daemon.wait_exit(30)
-                except Exception:
-                    pass
             daemon.close()
 
 

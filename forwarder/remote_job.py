@@ -17,7 +17,9 @@ from forwarder.api import Gone, MaybeSent, NotSent, Rejected, RemoteError, RunPo
 from store import InvalidTransition, Job, JobNotFound, Store, StoreFull
 
 DEADLINE_GRACE_S = 5.0  # past its deadline plus this, a job RunPod has not ended is cancelled there and failed
-STORE_RETRY_S = 1.0  # a terminal write the store refused (a full disk) is tried again this often
+STORE_RETRY_S = 1.0
+FIRST_POLL_S = 0.02  # status polls start this soon and double up to RUNPOD_OVERFLOW_POLL_S: a short job's end is
+# seen within a few tens of ms (not a whole poll interval), a long job costs a handful of extra requests  # a terminal write the store refused (a full disk) is tried again this often
 
 
 class Runtime(msgspec.Struct, kw_only=True):
@@ -122,6 +124,7 @@ class RemoteJob:
     # --- following -----------------------------------------------------------------------------------------
 
     async def _follow(self, remote_id: str) -> None:
+        wait_s = FIRST_POLL_S
         while True:
             await self._cancel_if_wanted(remote_id)
             try:
@@ -140,7 +143,8 @@ class RemoteJob:
                 return
             self.poked.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.poked.wait(), self.rt.poll_s)
+                await asyncio.wait_for(self.poked.wait(), min(wait_s, self.rt.poll_s))
+            wait_s *= 2
 
     def _overdue(self) -> bool:
         return time.time() - self.started > self.timeout_s + DEADLINE_GRACE_S

@@ -292,7 +292,7 @@ WHERE rowid = (SELECT rowid FROM jobs INDEXED BY jobs_pending
                  AND (remote_id IS NOT NULL
                       OR (remote_sent_at IS NULL
                           AND ((:depth IS NOT NULL AND (SELECT n FROM job_counts WHERE status = 'pending') > :depth)
-                               OR (:wait_s IS NOT NULL AND created_at <= :now - :wait_s))))
+                               OR (:wait_s IS NOT NULL AND created_at < :now - :wait_s))))
                ORDER BY priority DESC, created_at, rowid LIMIT 1)
   AND status = 'pending'
 RETURNING *;

@@ -39,11 +39,13 @@ def test_depth_policy_takes_a_job_only_while_more_than_depth_are_pending(store: 
     assert store.claim_remote("fw", queue_depth=None, wait_s=None) is None  # no policy: never
 
 
-def test_age_policy_takes_a_job_once_it_waited_that_long(clocked: tuple[Store, Clock]) -> None:
+def test_age_policy_takes_a_job_once_it_waited_longer_than_that(clocked: tuple[Store, Clock]) -> None:
     store, clock = clocked
     job_id = store.create_job(WORKFLOW).id
     assert store.claim_remote("fw", queue_depth=None, wait_s=30) is None
     clock.now += 30
+    assert store.claim_remote("fw", queue_depth=None, wait_s=30) is None  # waited 30 s: not longer
+    clock.now += 0.001
     claimed = store.claim_remote("fw", queue_depth=None, wait_s=30)
     assert claimed is not None and claimed.id == job_id
 

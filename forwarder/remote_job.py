@@ -17,9 +17,10 @@ from forwarder.api import Gone, MaybeSent, NotSent, Rejected, RemoteError, RunPo
 from store import InvalidTransition, Job, JobNotFound, Store, StoreFull
 
 DEADLINE_GRACE_S = 5.0  # past its deadline plus this, a job RunPod has not ended is cancelled there and failed
-STORE_RETRY_S = 1.0
-FIRST_POLL_S = 0.02  # status polls start this soon and double up to RUNPOD_OVERFLOW_POLL_S: a short job's end is
-# seen within a few tens of ms (not a whole poll interval), a long job costs a handful of extra requests  # a terminal write the store refused (a full disk) is tried again this often
+STORE_RETRY_S = 1.0  # a terminal write the store refused (a full disk) is tried again this often
+# status polls start this soon and double up to RUNPOD_OVERFLOW_POLL_S: a short job's end is seen within a few
+# tens of ms (not a whole poll interval), a long job costs a handful of extra requests
+FIRST_POLL_S = 0.02
 
 
 class Runtime(msgspec.Struct, kw_only=True):

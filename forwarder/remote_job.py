@@ -17,7 +17,6 @@ from forwarder.api import Gone, MaybeSent, NotSent, Rejected, RemoteError, RunPo
 from store import InvalidTransition, Job, JobNotFound, Store, StoreFull
 
 DEADLINE_GRACE_S = 5.0  # past its deadline plus this, a job RunPod has not ended is cancelled there and failed
-STORE_RETRY_S = 1.0  # a terminal write the store refused (a full disk) is tried again this often
 # status polls start this soon and double up to RUNPOD_OVERFLOW_POLL_S: a short job's end is seen within a few
 # tens of ms (not a whole poll interval), a long job costs a handful of extra requests
 FIRST_POLL_S = 0.02
@@ -70,6 +69,8 @@ class RemoteJob:
                 await self._follow(remote_id)
         except (InvalidTransition, JobNotFound) as exc:  # no longer ours (recovered meanwhile): leave it
             self.log.warning("remote_job_lost", error=str(exc))
+        except StoreFull as exc:  # its heartbeat stops with this task: recovered when stale, resumed by its id
+            self.log.error("remote_job_store_full", error=str(exc))
         finally:
             self.stage = Stage.DONE
 
@@ -214,11 +215,6 @@ class RemoteJob:
     # --- the store -----------------------------------------------------------------------------------------
 
     def _end(self, how: str, **fields: Any) -> None:
-        """A terminal write (or a requeue), tried again while the store is full."""
-        while True:
-            try:
-                getattr(self.rt.store, how)(self.job.id, self.rt.worker_id, **fields)
-                return
-            except StoreFull:
-                self.log.warning("remote_job_store_full", retry_in_s=STORE_RETRY_S)
-                time.sleep(STORE_RETRY_S)
+        """A terminal write (or a requeue). A full store raises StoreFull: ``run`` then leaves the job running
+        without a heartbeat, so it goes stale and is requeued with its remote id, and resumed from RunPod later."""
+        getattr(self.rt.store, how)(self.job.id, self.rt.worker_id, **fields)

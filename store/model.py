@@ -59,7 +59,7 @@ class JobInfo(msgspec.Struct, frozen=True):
     heartbeat_at: float | None
     progress: Progress | None
     cancel_requested: bool
-    ran_on: str | None = None  # 'local' or 'runpod' once claimed (Place); None on a job read with its request
+    ran_on: str | None = None  # 'local' or 'runpod' once claimed (Place)
 
 
 class Place(enum.StrEnum):

@@ -42,7 +42,8 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encode(value).decode()
 
 
-def job_of(row: tuple[Any, ...]) -> Job:
+def job_of(row: tuple[Any, ...], ran_on_at: int | None = None) -> Job:
+    """A ``SELECT *`` row; ``ran_on_at``: that column's place (migrations append columns)."""
     (job_id, status, priority, request, result, error, created_at, started_at, completed_at, attempts,
      max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row[:16]
     # columns added by later migrations (stop_requested) are read where they are needed, not into Job
@@ -52,6 +53,7 @@ def job_of(row: tuple[Any, ...]) -> Job:
         created_at=created_at, started_at=started_at, completed_at=completed_at, attempts=attempts,
         max_attempts=max_attempts, timeout_s=timeout_s, worker_id=worker_id, heartbeat_at=heartbeat_at,
         progress=_decode_progress(progress) if progress else None, cancel_requested=bool(cancel_requested),
+        ran_on=row[ran_on_at] if ran_on_at is not None else None,
     )
 
 
@@ -123,6 +125,8 @@ class Store(Recovery, Registry, Remote, Room, Queue):
         self.poker = Poker(path)  # wakes the processes waiting for a commit (store.wakeup)
         if migrate_schema:
             migrate(self.conn)
+        columns = [str(c[1]) for c in self.conn.execute("PRAGMA table_info(jobs)").fetchall()]
+        self.ran_on_at = columns.index("ran_on") if "ran_on" in columns else None
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Store:
@@ -135,7 +139,7 @@ class Store(Recovery, Registry, Remote, Room, Queue):
         self.conn.close()
 
     def _to_job(self, row: tuple[Any, ...]) -> Job:
-        return job_of(row)
+        return job_of(row, self.ran_on_at)
 
     def committed(self, write: str) -> None:
         self.poker.poke(WAKES.get(write, EVERY))
@@ -175,7 +179,7 @@ class Store(Recovery, Registry, Remote, Room, Queue):
         rows = self._rows("get_job", id=job_id)
         if not rows:
             raise JobNotFound(f"no job {job_id}")
-        return job_of(rows[0])
+        return self._to_job(rows[0])
 
     def get_inputs(self, job_id: str) -> list[InputImage]:
         return [InputImage(name=name, data=data) for _, name, data in self._rows("get_inputs", job_id=job_id)]
@@ -195,7 +199,7 @@ class Store(Recovery, Registry, Remote, Room, Queue):
             rows = self._rows("list_jobs", **params)
         else:
             rows = self._rows("list_jobs_by_status", status=str(status), **params)
-        jobs = [job_of(row) for row in rows[:limit]]
+        jobs = [self._to_job(row) for row in rows[:limit]]
         return Page(jobs=jobs, next_cursor=encode_cursor(jobs[-1]) if len(rows) > limit else None)
 
     def get_job_info(self, job_id: str) -> JobInfo:
@@ -244,7 +248,7 @@ class Store(Recovery, Registry, Remote, Room, Queue):
 
         One UPDATE ... RETURNING statement is its own transaction and takes the write lock before it reads."""
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
-        return job_of(rows[0]) if rows else None
+        return self._to_job(rows[0]) if rows else None
 
     @writes
     def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, Lease]:

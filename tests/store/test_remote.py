@@ -52,9 +52,12 @@ def test_age_policy_takes_a_job_once_it_waited_longer_than_that(clocked: tuple[S
 
 def test_where_a_job_ran_is_recorded_at_claim_and_counted_when_it_ends(store: Store) -> None:
     local, remote = store.create_job(WORKFLOW).id, store.create_job(WORKFLOW).id
-    assert store.claim("w") is not None
-    assert store.claim_remote("fw", queue_depth=0, wait_s=None) is not None
+    claimed = store.claim("w")
+    assert claimed is not None and claimed.ran_on == "local"
+    forwarded = store.claim_remote("fw", queue_depth=0, wait_s=None)
+    assert forwarded is not None and forwarded.ran_on == "runpod"
     assert store.get_job_info(local).ran_on == "local" and store.get_job_info(remote).ran_on == "runpod"
+    assert store.get_job(remote).ran_on == "runpod" and store.list_jobs().jobs[0].ran_on == "runpod"
     assert store.places()["local"]["running"] == 1 and store.places()["runpod"]["running"] == 1
     store.complete(local, "w", {"images": []})
     store.fail(remote, "fw", {"type": "validation", "message": "bad"})

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from store import Store
+from tests.image_bytes import png
 from tests.supervisor.harness import RunningDaemon, workflow
 
 KEY = "b-secret-key"
@@ -101,6 +103,24 @@ def test_a_job_overflows_to_b_and_comes_back_as_a_local_run(pair: Pair) -> None:
     assert stats["ran_on"]["runpod"]["completed"] >= 1 and stats["ran_on"]["local"]["running"] == 1
     health = pair.a.client.get(f"{pair.a.url}/health").json()
     assert health["components"]["forwarder"]["state"] == "running"
+
+
+def test_input_images_travel_to_b_as_runpods_base64_images(pair: Pair) -> None:
+    comfy(pair.b, delay_ms=0)
+    before = set(pair.b.jobs())
+    image = png(16, 8)
+    flow = {"1": {"class_type": "LoadImage", "inputs": {"image": "in.png"}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ovf"}}}
+    response = pair.a.client.post(f"{pair.a.url}/run", json={
+        "workflow": flow, "images": [{"name": "in.png", "image": base64.b64encode(image).decode()}]})
+    done = wait_status(pair.a, response.json()["job_id"], {"completed", "failed"})
+    assert done["status"] == "completed" and done["ran_on"] == "runpod", done
+    [remote] = b_jobs_for(pair, before)
+    store = Store(pair.b.db_path)
+    try:
+        assert [(i.name, i.data) for i in store.get_inputs(remote.id)] == [("in.png", image)]
+    finally:
+        store.close()
 
 
 def test_b_validation_failure_is_the_failed_job_a_local_run_gives(pair: Pair) -> None:

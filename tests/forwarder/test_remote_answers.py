@@ -28,6 +28,7 @@ class Answers(BaseHTTPRequestHandler):
     status = 200
     body: Any = {"id": "remote-1", "status": "IN_QUEUE"}
     drop = False
+    status_body: Any = {}
     seen: list[tuple[str, str | None]] = []
 
     def do_POST(self) -> None:
@@ -39,6 +40,14 @@ class Answers(BaseHTTPRequestHandler):
             return
         raw = json.dumps(self.body).encode()
         self.send_response(self.status)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self) -> None:  # GET status/{id}: the job as RunPod shows it
+        type(self).seen.append((self.path, self.headers.get("Authorization")))
+        raw = json.dumps(self.status_body).encode()
+        self.send_response(200)
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
@@ -152,4 +161,43 @@ def test_a_job_sent_before_a_crash_without_its_id_is_requeued_and_never_sent_aga
     ref = store.remote_of(job_id)
     assert ref is not None and ref.sent_at is not None and ref.remote_id is None
     assert store.claim_remote("fw", queue_depth=0, wait_s=0) is None
+    store.close()
+
+
+@pytest.mark.parametrize(("remote", "status", "error_type"), [
+    ({"status": "FAILED", "error": "x", "output": {"details": {"type": "comfyui_unavailable", "message": "down"}}},
+     JobStatus.PENDING, None),  # retried, as a local run (the error is kept only once attempts are used up)
+    ({"status": "FAILED", "error": "x", "output": {"details": {"type": "execution", "message": "boom"}}},
+     JobStatus.FAILED, "execution"),
+    ({"status": "TIMED_OUT"}, JobStatus.FAILED, "timeout"),
+    ({"status": "CANCELLED"}, JobStatus.PENDING, None),  # cancelled over there, not by us: retried
+    ({"status": "COMPLETED", "output": {"images": [{"filename": "a", "type": "base64", "data": "!!"}]}},
+     JobStatus.FAILED, "comfyui_bad_response"),
+    ({"status": "WHATEVER"}, JobStatus.FAILED, "comfyui_bad_response"),
+])
+def test_runpods_end_of_a_job_ends_it_here_as_a_local_run_would(
+        tmp_path: Any, server: tuple[str, type[Answers]], remote: dict[str, Any], status: JobStatus,
+        error_type: str | None) -> None:
+    base, handler = server
+    handler.status_body = {"id": "remote-1", **remote}
+    store = Store(str(tmp_path / "jobs.db"))
+    job_id = store.create_job(WORKFLOW, timeout_s=30).id
+    job = store.claim_remote("fw", queue_depth=0, wait_s=None)
+    assert job is not None
+
+    async def follow() -> None:
+        api = RunPodApi(base, "ep", "k", timeout_s=2)
+        rt = Runtime(store=store, api=api, worker_id="fw", poll_s=0.05, default_timeout_s=60, log=get_logger())
+        await RemoteJob(job, rt).run()
+        await api.close()
+
+    asyncio.run(follow())
+    ended = store.get_job(job_id)
+    assert ended.status is status
+    if error_type is not None:
+        assert ended.error is not None and ended.error["type"] == error_type
+    if status is JobStatus.PENDING:  # RunPod holds nothing live: the next attempt may be sent afresh
+        ref = store.remote_of(job_id)
+        assert ref is not None and ref.remote_id is None and ref.sent_at is None
+    assert [path for path, _ in handler.seen][:2] == ["/v2/ep/run", "/v2/ep/status/remote-1"]
     store.close()

@@ -26,7 +26,8 @@ Origins = Annotated[str, Meta(pattern=r"^\s*(\*|https?://[^/,\s]+)\s*(,\s*(\*|ht
 EndpointId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                  extra={"expected": "1-64 letters, digits, '-' or '_' (a RunPod endpoint id)"})]
 BaseUrl = Annotated[str, Meta(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
-                              extra={"expected": "an http(s) URL without query, e.g. https://api.runpod.ai/v2"})]
+                              extra={"expected": "an http(s) URL without query, e.g. https://api.runpod.ai/v2",
+                                     "example": "http://127.0.0.1:8000/v2"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 

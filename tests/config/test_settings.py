@@ -45,6 +45,8 @@ def test_booleans_accept_false_spellings(raw: str) -> None:
 
 
 def _sample_good_value(field: msgspec.inspect.Field) -> tuple[str, object]:
+    if isinstance(field.type, msgspec.inspect.Metadata) and (field.type.extra or {}).get("example"):
+        return field.type.extra["example"], field.type.extra["example"]  # type: ignore[index]
     t = field.type.type if isinstance(field.type, msgspec.inspect.Metadata) else field.type
     if isinstance(t, msgspec.inspect.UnionType):
         t = next(x for x in t.types if not isinstance(x, msgspec.inspect.NoneType))
@@ -77,6 +79,9 @@ BAD = [
     ("SQLITE_SYNCHRONOUS", "OFF", "one of"), ("COMFYUI_INSTANCES", "0", ">= 1"), ("MAX_REQUEST_MB", "x", "number"),
     ("CORS_ALLOW_ORIGINS", "https://a.example/path", "scheme://host[:port], no path"),
     ("CORS_ALLOW_ORIGINS", "evil.example", "comma-separated origins"),
+    ("RUNPOD_OVERFLOW_BASE_URL", "file:///etc/passwd", "http(s) URL"),
+    ("RUNPOD_OVERFLOW_BASE_URL", "https://api.runpod.ai/v2?x=1", "without query"),
+    ("RUNPOD_OVERFLOW_ENDPOINT_ID", "../admin", "letters, digits"), ("RUNPOD_OVERFLOW_QUEUE_DEPTH", "-1", ">= 0"),
 ]
 
 

@@ -60,7 +60,8 @@ def test_stats_counts_jobs_without_recent_unless_asked(client: TestClient[Litest
     body = client.get("/stats").json()
     assert body.pop("disk")["state"] == "ok"  # sizes: tests/http/test_disk.py
     assert body == {"total_jobs": 2, "pending_jobs": 1, "running_jobs": 0, "completed_jobs": 1,
-                    "failed_jobs": 0, "cancelled_jobs": 0}
+                    "failed_jobs": 0, "cancelled_jobs": 0,
+                    "ran_on": {"local": {"running": 0, "completed": 1, "failed": 0, "cancelled": 0}}}
 
 
 def test_stats_include_recent_lists_the_newest_jobs(client: TestClient[Litestar]) -> None:

@@ -9,6 +9,7 @@ The API key goes only into the ``Authorization`` header and is never logged (nor
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -18,6 +19,7 @@ REMOTE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what goes into our URLs as Ru
 _NOT_TAKEN = {401, 403, 404, 405, 429}
 _REJECTED = {400, 413, 422}
 KEEPALIVE_S = 2.0
+MAX_ANSWER_BYTES = 512 * 1024 * 1024  # a status body (outputs inline as base64) read at most this large
 
 
 class RemoteError(Exception):
@@ -40,6 +42,10 @@ class MaybeSent(RemoteError):
     """RunPod may hold the job under an id we never got: it must not be sent again."""
 
 
+class TooLarge(RemoteError):
+    """RunPod's status body is larger than the forwarder reads (MAX_ANSWER_BYTES): the job fails."""
+
+
 class Gone(RemoteError):
     """RunPod knows no job of this id (404 on status): it expired, or the endpoint was changed."""
 
@@ -60,7 +66,8 @@ class RunPodApi:
     """One endpoint: ``<base_url>/<endpoint_id>/...`` with the key as RunPod's bare ``Authorization``."""
 
     def __init__(self, base_url: str, endpoint_id: str, api_key: str | None, *, timeout_s: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
+        self.max_answer_bytes = max_answer_bytes
         headers = {"Authorization": api_key} if api_key else {}
         self.base = f"{base_url.rstrip('/')}/{endpoint_id}"
         # a pooled connection is dropped well before a server would close it, so a POST run never goes out on
@@ -94,20 +101,32 @@ class RunPodApi:
         return remote_id
 
     async def status(self, remote_id: str) -> dict[str, Any]:
-        """GET status/{id}: RunPod's job. Raises Gone (404) or RemoteError (anything else: try again)."""
+        """GET status/{id}: RunPod's job. Raises Gone (404), TooLarge, or RemoteError (anything else: try again)."""
         try:
-            response = await self.client.get(f"{self.base}/status/{remote_id}")
+            async with self.client.stream("GET", f"{self.base}/status/{remote_id}") as response:
+                raw = await self._read(response)
         except httpx.HTTPError as exc:
             raise RemoteError(f"GET status failed: {type(exc).__name__}") from None
         if response.status_code == 404:
-            raise Gone(f"RunPod knows no job {remote_id}: {_detail(response)}", status=404)
+            raise Gone(f"RunPod knows no job {remote_id}", status=404)
         if not response.is_success:
-            raise RemoteError(f"RunPod answered {response.status_code}: {_detail(response)}",
-                              status=response.status_code)
-        body = _json(response)
-        if not isinstance(body.get("status"), str):
+            raise RemoteError(f"RunPod answered {response.status_code} to GET status", status=response.status_code)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise RemoteError("RunPod's status is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
             raise RemoteError("RunPod's status has no 'status'")
         return body
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_answer_bytes:
+                raise TooLarge(f"RunPod's status body is over {self.max_answer_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def cancel(self, remote_id: str) -> None:
         """POST cancel/{id}. Raises RemoteError (the caller asks again at its next poll)."""

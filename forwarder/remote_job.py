@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from forwarder import translate as t
-from forwarder.api import Gone, MaybeSent, NotSent, Rejected, RemoteError, RunPodApi
+from forwarder.api import Gone, MaybeSent, NotSent, Rejected, RemoteError, RunPodApi, TooLarge
 from store import InvalidTransition, Job, JobNotFound, Store, StoreFull
 
 DEADLINE_GRACE_S = 5.0  # past its deadline plus this, a job RunPod has not ended is cancelled there and failed
@@ -134,6 +134,9 @@ class RemoteJob:
             except Gone as exc:
                 self.rt.store.forget_remote(self.job.id, self.rt.worker_id)
                 self._end("requeue", error={"type": "comfyui_unavailable", "message": str(exc)})
+                return
+            except TooLarge as exc:  # read again, it would be as large: the job fails (not retried)
+                self._end("fail", error={"type": "comfyui_bad_response", "message": f"RunPod: {exc}"})
                 return
             except RemoteError as exc:
                 self.log.warning("remote_status_failed", remote_id=remote_id, error=str(exc))

@@ -201,3 +201,27 @@ def test_runpods_end_of_a_job_ends_it_here_as_a_local_run_would(
         assert ref is not None and ref.remote_id is None and ref.sent_at is None
     assert [path for path, _ in handler.seen][:2] == ["/v2/ep/run", "/v2/ep/status/remote-1"]
     store.close()
+
+
+def test_a_status_body_over_the_cap_fails_the_job_without_reading_it_whole(
+        tmp_path: Any, server: tuple[str, type[Answers]]) -> None:
+    """A broken or hostile endpoint cannot make the forwarder hold an answer of any size in memory."""
+    base, handler = server
+    handler.status_body = {"id": "remote-1", "status": "COMPLETED", "output": {"images": [
+        {"filename": "a.png", "type": "base64", "data": "A" * 200_000}]}}
+    store = Store(str(tmp_path / "jobs.db"))
+    job_id = store.create_job(WORKFLOW).id
+    job = store.claim_remote("fw", queue_depth=0, wait_s=None)
+    assert job is not None
+
+    async def follow() -> None:
+        api = RunPodApi(base, "ep", "k", timeout_s=2, max_answer_bytes=100_000)
+        rt = Runtime(store=store, api=api, worker_id="fw", poll_s=0.05, default_timeout_s=60, log=get_logger())
+        await RemoteJob(job, rt).run()
+        await api.close()
+
+    asyncio.run(follow())
+    ended = store.get_job(job_id)
+    assert ended.status is JobStatus.FAILED and ended.error is not None
+    assert ended.error["type"] == "comfyui_bad_response" and "100000 bytes" in ended.error["message"]
+    store.close()

@@ -1,14 +1,15 @@
 """Per-job overhead of the overflow forwarder: trivial jobs one after another, straight to daemon B, and through
 daemon A whose forwarder runs them on B's ``/v2`` routes (standing in for RunPod), from one run.
 
-    uv run python bench/overflow.py [--jobs 20] [--poll-s 1.0 0.1]
+    uv run python bench/overflow.py [--jobs 20] [--poll-s 1.0] [--local-first-s 0.2 0]
 
 B and every A run the fake ComfyUI (tests/fake_comfyui) with no delay, so the figures are the daemons' own cost.
-A's one executor is held busy by a blocker job its ComfyUI sleeps on, and A runs RUNPOD_OVERFLOW_QUEUE_DEPTH=0,
-so each further job goes through its forwarder. Each job: ``POST /runsync`` (the same httpx client both ways),
-timed until the completed body with its base64 PNG is in hand. One A per RUNPOD_OVERFLOW_POLL_S given (the
-forwarder polls RunPod's status that often). Printed: median and p90 per way, the median overhead of forwarding,
-and the forwarder's CPU per job (from /proc). The machine is shared: quote medians.
+A's one executor is held busy by a blocker job its ComfyUI sleeps on, and A runs RUNPOD_OVERFLOW_QUEUE_DEPTH=0, so
+each further job goes through its forwarder. Each job: ``POST /runsync`` (the same httpx client both ways), timed
+until the completed body with its base64 PNG is in hand. One A per RUNPOD_OVERFLOW_LOCAL_FIRST_S given (the head
+start of local executors: a job is never forwarded sooner after its submit), all with RUNPOD_OVERFLOW_POLL_S
+(status polls start at 20 ms and double up to it). Printed: median and p90 per way, the median overhead of
+forwarding, and the forwarder's CPU per job (from /proc). The machine is shared: quote medians.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def summary(name: str, times: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--poll-s", type=float, nargs="+", default=[1.0, 0.1])
+    parser.add_argument("--poll-s", type=float, default=1.0)
+    parser.add_argument("--local-first-s", type=float, nargs="+", default=[0.2, 0.0])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-overflow-") as tmp:
         (Path(tmp) / "b").mkdir()
@@ -87,12 +89,13 @@ def main() -> int:
             client = httpx.Client()
             direct = timed(client, b.url, args.jobs, 1)
             print(summary("straight to B (POST /runsync)", direct))
-            for i, poll in enumerate(args.poll_s):
+            for i, first in enumerate(args.local_first_s):
                 folder = Path(tmp) / f"a{i}"
                 folder.mkdir()
                 a = RunningDaemon(folder, WORKER_ID=f"bench-a{i}", PIPELINE_DEPTH="1", **QUIET,
                                   RUNPOD_OVERFLOW_ENDPOINT_ID="bench", RUNPOD_OVERFLOW_BASE_URL=f"{b.url}/v2",
-                                  RUNPOD_OVERFLOW_QUEUE_DEPTH="0", RUNPOD_OVERFLOW_POLL_S=str(poll)).start()
+                                  RUNPOD_OVERFLOW_QUEUE_DEPTH="0", RUNPOD_OVERFLOW_POLL_S=str(args.poll_s),
+                                  RUNPOD_OVERFLOW_LOCAL_FIRST_S=str(first)).start()
                 started.append(a)
                 a.wait_ready()
                 a.wait_for(lambda a=a: a.components().get("forwarder", {}).get("state") == "running", 20,
@@ -101,7 +104,7 @@ def main() -> int:
                 cpu_before = forwarder_cpu_s(a)
                 through = timed(client, a.url, args.jobs, 1000 * (i + 1))
                 cpu = (forwarder_cpu_s(a) - cpu_before) / (args.jobs + 1)
-                print(summary(f"A -> B's /v2, poll {poll:g} s", through)
+                print(summary(f"A -> B's /v2, local first {first:g} s", through)
                       + f"   overhead {1000 * (statistics.median(through) - statistics.median(direct)):+.1f} ms"
                       + f"   forwarder CPU {1000 * cpu:.1f} ms/job")
             client.close()

@@ -174,6 +174,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     runpod_overflow_wait_s: Annotated[NonNegFloat | None, _d(
         "overflow a job that has waited this long for a local executor (unset: not by age)")] = None
     runpod_overflow_max_jobs: Annotated[PosInt, _d("jobs the forwarder runs on RunPod at once")] = 4
+    runpod_overflow_local_first_s: Annotated[NonNegFloat, _d(
+        "a job is never forwarded this soon after its submit: an idle local executor claims it first")] = 0.2
     runpod_overflow_poll_s: Annotated[PosFloat, _d("seconds between status polls of a job on RunPod")] = 1.0
     runpod_overflow_http_timeout_s: Annotated[PosFloat, _d("timeout of each request to RunPod's API")] = 30.0
 

@@ -50,15 +50,24 @@ class Forwarder:
                     next_beat = time.monotonic() + self.settings.heartbeat_interval_s
                 claimed = self._claim_some()
                 self.wake.clear()
-                if not claimed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self._wait_s(next_beat))
+                if not claimed and await self._woken(next_beat):
+                    # RUNPOD_OVERFLOW_LOCAL_FIRST_S: an idle executor, woken by the same submit, claims it first;
+                    # the policy only ever sees the jobs no local executor had room for
+                    await asyncio.sleep(self.settings.runpod_overflow_local_first_s * 1.05)
             await self._drain()
         finally:
             if self.wakeup is not None:
                 self.wakeup.close()
             await self.rt.api.close()
         return 0
+
+    async def _woken(self, next_beat: float) -> bool:
+        """Wait for a commit that may bring a job (True), or until the next heartbeat or poll (False)."""
+        try:
+            await asyncio.wait_for(self.wake.wait(), self._wait_s(next_beat))
+        except TimeoutError:
+            return False
+        return not self.rt.stopping
 
     def _wait_s(self, next_beat: float) -> float:
         # the age policy is a matter of time: look again as often as a poll
@@ -83,7 +92,7 @@ class Forwarder:
         while len(self.jobs) < s.runpod_overflow_max_jobs and not self.rt.stopping:
             try:
                 job = self.store.claim_remote(self.rt.worker_id, queue_depth=s.runpod_overflow_queue_depth,
-                                              wait_s=s.runpod_overflow_wait_s)
+                                              wait_s=s.runpod_overflow_wait_s, fresh_s=s.runpod_overflow_local_first_s)
             except StoreFull:
                 return claimed
             if job is None:

@@ -38,11 +38,13 @@ class Remote:
         """See ``Room.committed``."""
 
     @writes
-    def claim_remote(self, worker_id: str, *, queue_depth: int | None, wait_s: float | None) -> Job | None:
+    def claim_remote(self, worker_id: str, *, queue_depth: int | None, wait_s: float | None,
+                     fresh_s: float = 0.0) -> Job | None:
         """pending -> running for the forwarder: a job already on RunPod (resumed), else the next job in claim
-        order when more than ``queue_depth`` jobs are pending or it was created ``wait_s`` ago or more (a policy
-        given as None is off). Marks the job ``ran_on = 'runpod'``."""
-        rows = self._rows("claim_remote", worker_id=worker_id, now=self.clock(), depth=queue_depth, wait_s=wait_s)
+        order when more than ``queue_depth`` jobs are pending or it was created more than ``wait_s`` ago (a policy
+        given as None is off), never one created less than ``fresh_s`` ago. Marks the job ``ran_on = 'runpod'``."""
+        rows = self._rows("claim_remote", worker_id=worker_id, now=self.clock(), depth=queue_depth, wait_s=wait_s,
+                          fresh_s=fresh_s)
         return self._to_job(rows[0]) if rows else None
 
     @writes

@@ -282,15 +282,16 @@ WHERE (status = 'pending' AND attempts > 0) OR (status = 'running' AND attempts 
 -- name: claim_remote
 -- pending -> running, for the forwarder: the next job (claim order) that is already on RunPod (its forwarder
 -- died: resumed, never sent again), or that was never sent there and the policy lets it take: more than
--- :depth jobs pending, or created :wait_s or longer ago (an unused condition is NULL). A job whose POST /run may
--- have reached RunPod without its id being known (remote_sent_at, no remote_id) is never taken again
+-- :depth jobs pending, or created more than :wait_s ago (an unused condition is NULL); never one created less
+-- than :fresh_s ago (an idle local executor claims it first). A job whose POST /run may have reached RunPod
+-- without its id being known (remote_sent_at, no remote_id) is never taken again
 UPDATE jobs
 SET status = 'running', worker_id = :worker_id, started_at = :now, heartbeat_at = :now,
     attempts = attempts + 1, progress = NULL, stop_requested = 0, ran_on = 'runpod'
 WHERE rowid = (SELECT rowid FROM jobs INDEXED BY jobs_pending
                WHERE status = 'pending'
                  AND (remote_id IS NOT NULL
-                      OR (remote_sent_at IS NULL
+                      OR (remote_sent_at IS NULL AND created_at < :now - :fresh_s
                           AND ((:depth IS NOT NULL AND (SELECT n FROM job_counts WHERE status = 'pending') > :depth)
                                OR (:wait_s IS NOT NULL AND created_at < :now - :wait_s))))
                ORDER BY priority DESC, created_at, rowid LIMIT 1)

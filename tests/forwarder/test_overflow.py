@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,24 @@ def test_kill_9_of_the_forwarder_mid_job_still_ends_in_one_completed_job(pair: P
     remote = b_jobs_for(pair, before)
     assert len(remote) == 1 and str(remote[0].status) == "completed"  # sent to B once, resumed by its id
     assert pair.a.events("remote_job_resumed")
+
+
+def test_an_idle_local_executor_keeps_priority_over_the_forwarder(tmp_path: Path) -> None:
+    """QUEUE_DEPTH=0 overflows any job that waits: jobs sent one at a time to an idle executor never do (it has
+    RUNPOD_OVERFLOW_LOCAL_FIRST_S to claim each). The endpoint is a closed port: a job the forwarder took would
+    come back on a second attempt."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    a = RunningDaemon(tmp_path, RUNPOD_OVERFLOW_ENDPOINT_ID="ep", RUNPOD_OVERFLOW_QUEUE_DEPTH="0",
+                      RUNPOD_OVERFLOW_BASE_URL=f"http://127.0.0.1:{closed}/v2")
+    try:
+        a.start().wait_ready()
+        a.wait_for(lambda: a.components().get("forwarder", {}).get("state") == "running", 20, "the forwarder")
+        for color in range(20, 30):
+            job_id = a.submit(color)
+            done = wait_status(a, job_id, {"completed", "failed"})
+            assert (done["status"], done["ran_on"], done["attempts"]) == ("completed", "local", 1), done
+        assert a.events("job_claimed") and not [e for e in a.events("job_claimed") if e.get("ran_on") == "runpod"]
+    finally:
+        a.close()

@@ -80,6 +80,15 @@ def wait_status(daemon: RunningDaemon, job_id: str, wanted: set[str], timeout: f
                            f"job {job_id} {wanted}")
 
 
+def remote_id(daemon: RunningDaemon, job_id: str) -> str | None:
+    store = Store(daemon.db_path)
+    try:
+        ref = store.remote_of(job_id)
+        return ref.remote_id if ref else None
+    finally:
+        store.close()
+
+
 def b_jobs_for(pair: Pair, before: set[str]) -> list[Any]:
     return [job for job_id, job in pair.b.jobs().items() if job_id not in before]
 
@@ -165,6 +174,7 @@ def test_kill_9_of_the_forwarder_mid_job_still_ends_in_one_completed_job(pair: P
     before = set(pair.b.jobs())
     job_id = pair.a.submit(6)
     pair.b.wait_for(lambda: any(j.status == "running" for j in b_jobs_for(pair, before)), 20, "running on B")
+    pair.a.wait_for(lambda: remote_id(pair.a, job_id), 10, "its RunPod id in A's store")  # else: never resent
     old = pair.a.kill9("forwarder")
     pair.a.wait_restarted("forwarder", old)
     done = wait_status(pair.a, job_id, {"completed", "failed", "cancelled"}, timeout=40)
@@ -187,10 +197,12 @@ def test_an_idle_local_executor_keeps_priority_over_the_forwarder(tmp_path: Path
     try:
         a.start().wait_ready()
         a.wait_for(lambda: a.components().get("forwarder", {}).get("state") == "running", 20, "the forwarder")
+        a.wait_for(lambda: any(e.get("state") == "running" for e in a.events("executor_state")), 20,
+                   "the executor claiming")  # its process runs before it claims: until then it is not idle
         for color in range(20, 30):
             job_id = a.submit(color)
             done = wait_status(a, job_id, {"completed", "failed"})
-            assert (done["status"], done["ran_on"], done["attempts"]) == ("completed", "local", 1), done
+            assert (done["status"], done["ran_on"], done["attempts"]) == ("completed", "local", 1), a.tail()
         assert a.events("job_claimed") and not [e for e in a.events("job_claimed") if e.get("ran_on") == "runpod"]
     finally:
         a.close()

@@ -24,6 +24,7 @@ DECODERS = ("brotli", "brotlicffi", "zstandard")
 HIDDEN: dict[str, tuple[str, ...]] = {
     "run": (*CONSOLE_EXTRAS, "click"),  # the supervisor
     "executor": (*CONSOLE_EXTRAS, *DECODERS, "click"),  # click: httpx's command line
+    "forwarder": (*CONSOLE_EXTRAS, "click"),  # httpx to RunPod (which may answer with a compressed body)
     # Litestar's pydantic, attrs and OpenTelemetry plugins; uvicorn's --reload
     "http": (*CONSOLE_EXTRAS, "pydantic", "attr", "attrs", "opentelemetry", "watchfiles"),
     # the SDK's local API is FastAPI (pydantic, OpenTelemetry) on uvicorn (click). Not used: aiohttp's async DNS,

@@ -31,6 +31,9 @@ KeyTemplate = Annotated[str, Meta(
            "example": "renders/{prefix}/{job_id}/{index}-{filename}"})]
 EndpointId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                  extra={"expected": "1-64 letters, digits, '-' or '_' (a RunPod endpoint id)"})]
+BaseUrl = Annotated[str, Meta(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+                              extra={"expected": "an http(s) URL without query, e.g. https://api.runpod.ai/v2",
+                                     "example": "http://127.0.0.1:8000/v2"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -237,6 +240,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- RunPod transport -----------------------------------------------------------------------------------
     serve_api_locally: Annotated[bool, _d("RunPod mode: serve the SDK's local test API on API_HOST:API_PORT")] = False
     runpod_max_output_mb: Annotated[PosFloat, _d("RunPod mode: largest result returned inline")] = 10.0
+
+    # --- overflow to a RunPod endpoint (the forwarder) ------------------------------------------------------
+    runpod_overflow_endpoint_id: Annotated[EndpointId | None, _d(
+        "set: a forwarder runs jobs the overflow policy picks on this RunPod endpoint; unset: never")] = None
+    runpod_overflow_base_url: Annotated[BaseUrl, _d("RunPod's endpoint API (another daemon's /v2 works too)")] = (
+        "https://api.runpod.ai/v2"
+    )
+    runpod_api_key: Annotated[str | None, _d("RunPod API key (the forwarder's Authorization; the RunPod SDK's)")] = (
+        None
+    )
+    runpod_overflow_queue_depth: Annotated[NonNegInt | None, _d(
+        "overflow when more than this many jobs are pending (unset: not by depth)")] = None
+    runpod_overflow_wait_s: Annotated[NonNegFloat | None, _d(
+        "overflow a job that has waited this long for a local executor (unset: not by age)")] = None
+    runpod_overflow_max_jobs: Annotated[PosInt, _d("jobs the forwarder runs on RunPod at once")] = 4
+    runpod_overflow_local_first_s: Annotated[NonNegFloat, _d(
+        "a job is never forwarded this soon after its submit: an idle local executor claims it first")] = 0.2
+    runpod_overflow_poll_s: Annotated[PosFloat, _d("seconds between status polls of a job on RunPod")] = 1.0
+    runpod_overflow_http_timeout_s: Annotated[PosFloat, _d("timeout of each request to RunPod's API")] = 30.0
 
 
 class SettingsError(Exception):

@@ -1,4 +1,6 @@
-"""The executor: the only part of the daemon that speaks ComfyUI's protocol.
+"""The executor: runs jobs. Its modules are the only part of the daemon that speaks ComfyUI's protocol; its
+sub-package ``remote`` (``comfyui-worker forwarder``, the overflow forwarder) runs jobs on a RunPod endpoint
+instead, through RunPod's REST API, and imports none of the ComfyUI half.
 
 Modules, one concept each: ``comfy_client`` (HTTP endpoints), ``socket`` (the one websocket, reconnects),
 ``protocol`` (frames and history parsed into typed values), ``tracker`` (a prompt's states and edges),

@@ -13,8 +13,10 @@ from store.model import (
     OutputFile,
     OutputRef,
     Page,
+    Place,
     Progress,
     Recovered,
+    RemoteRef,
     StuckReset,
 )
 from store.outbox import (
@@ -49,8 +51,10 @@ __all__ = [
     "OutputFile",
     "OutputRef",
     "Page",
+    "Place",
     "Progress",
     "Recovered",
+    "RemoteRef",
     "Store",
     "StoreError",
     "StoreFull",

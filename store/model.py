@@ -61,9 +61,17 @@ class JobInfo(msgspec.Struct, frozen=True):
     heartbeat_at: float | None
     progress: Progress | None
     cancel_requested: bool
+    ran_on: str | None = None  # 'local' or 'runpod' once claimed (Place)
 
 
-class Job(JobInfo, frozen=True):
+class Place(enum.StrEnum):
+    """Where a job ran (``jobs.ran_on``): an executor of this daemon, or a RunPod endpoint (the forwarder)."""
+
+    LOCAL = "local"
+    RUNPOD = "runpod"
+
+
+class Job(JobInfo, frozen=True, kw_only=True):
     """A job with its request, for the executor (which runs the workflow)."""
 
     request: dict[str, Any]
@@ -145,3 +153,11 @@ class OutputRef(msgspec.Struct, frozen=True):
     content_type: str
     size: int
     row: int
+
+
+class RemoteRef(msgspec.Struct, frozen=True):
+    """A job's remote side (the forwarder): RunPod's id once known, and when its POST /run was about to be sent."""
+
+    remote_id: str | None
+    sent_at: float | None
+    ran_on: str | None

@@ -19,7 +19,8 @@ def json_text(value: Any) -> str | None:
     return None if value is None else _encode(value).decode()
 
 
-def job_from_row(row: tuple[Any, ...]) -> Job:
+def job_from_row(row: tuple[Any, ...], ran_on_at: int | None = None) -> Job:
+    """A ``SELECT *`` row; ``ran_on_at``: that column's place (migrations append columns)."""
     (job_id, status, priority, request, result, error, created_at, started_at, completed_at, attempts,
      max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row[:16]
     # columns added by later migrations (stop_requested) are read where they are needed, not into Job
@@ -29,19 +30,21 @@ def job_from_row(row: tuple[Any, ...]) -> Job:
         created_at=created_at, started_at=started_at, completed_at=completed_at, attempts=attempts,
         max_attempts=max_attempts, timeout_s=timeout_s, worker_id=worker_id, heartbeat_at=heartbeat_at,
         progress=_decode_progress(progress) if progress else None, cancel_requested=bool(cancel_requested),
+        ran_on=row[ran_on_at] if ran_on_at is not None else None,
     )
 
 
 def info_from_row(row: tuple[Any, ...]) -> JobInfo:
     """A row of the ``*job_info*`` queries (every column but ``request``)."""
     (job_id, status, priority, result, error, created_at, started_at, completed_at, attempts,
-     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested) = row
+     max_attempts, timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on) = row
     return JobInfo(
         id=job_id, status=JobStatus(status), priority=priority,
         result=_decode(result) if result else None, error=_decode(error) if error else None,
         created_at=created_at, started_at=started_at, completed_at=completed_at, attempts=attempts,
         max_attempts=max_attempts, timeout_s=timeout_s, worker_id=worker_id, heartbeat_at=heartbeat_at,
         progress=_decode_progress(progress) if progress else None, cancel_requested=bool(cancel_requested),
+        ran_on=ran_on,
     )
 
 

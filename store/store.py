@@ -33,6 +33,7 @@ from store.queries import queries
 from store.queue import Queue
 from store.recovery import Recovery
 from store.registry import Registry
+from store.remote import Remote
 from store.room import Room, writes
 from store.rows import FAR_FUTURE as _FAR_FUTURE
 from store.rows import decode_cursor, encode_cursor
@@ -57,10 +58,12 @@ WAKES: dict[str, frozenset[Wake]] = {
     "redeliver": _HOOK, "release_deliveries": _HOOK, "claim_deliveries": frozenset(),
     "record_attempt": frozenset(), "cleanup_deliveries": frozenset(), "add_fetched_input": frozenset(),
     "record_operation": frozenset(), "count": frozenset(), "observe": frozenset(),
+    "claim_remote": _HOOK, "mark_remote_sent": frozenset(), "set_remote_id": frozenset(),
+    "forget_remote": frozenset(),
 }
 
 
-class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, Room, Queue):
+class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, Remote, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -88,6 +91,8 @@ class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, R
         self.poker = Poker(path)  # wakes the processes waiting for a commit (store.wakeup)
         if migrate_schema:
             migrate(self.conn)
+        columns = [str(c[1]) for c in self.conn.execute("PRAGMA table_info(jobs)").fetchall()]
+        self.ran_on_at = columns.index("ran_on") if "ran_on" in columns else None
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Store:
@@ -98,6 +103,9 @@ class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, R
 
     def close(self) -> None:
         self.conn.close()
+
+    def _to_job(self, row: tuple[Any, ...]) -> Job:
+        return _job(row, self.ran_on_at)
 
     def committed(self, write: str) -> None:
         self.poker.poke(WAKES.get(write, EVERY))
@@ -141,7 +149,7 @@ class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, R
         rows = self._rows("get_job", id=job_id)
         if not rows:
             raise JobNotFound(f"no job {job_id}")
-        return _job(rows[0])
+        return self._to_job(rows[0])
 
     def get_inputs(self, job_id: str) -> list[InputImage]:
         return [InputImage(name=name, data=data) for _, name, data in self._rows("get_inputs", job_id=job_id)]
@@ -161,7 +169,7 @@ class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, R
             rows = self._rows("list_jobs", **params)
         else:
             rows = self._rows("list_jobs_by_status", status=str(status), **params)
-        jobs = [_job(row) for row in rows[:limit]]
+        jobs = [self._to_job(row) for row in rows[:limit]]
         return Page(jobs=jobs, next_cursor=encode_cursor(jobs[-1]) if len(rows) > limit else None)
 
     def get_job_info(self, job_id: str) -> JobInfo:
@@ -213,7 +221,7 @@ class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, R
 
         One UPDATE ... RETURNING statement is its own transaction and takes the write lock before it reads."""
         rows = self._rows("claim", worker_id=worker_id, now=self.clock())
-        return _job(rows[0]) if rows else None
+        return self._to_job(rows[0]) if rows else None
 
     @writes
     def heartbeat(self, worker_id: str, job_ids: Iterable[str] | None = None) -> dict[str, Lease]:

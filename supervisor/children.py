@@ -53,3 +53,13 @@ def webhooks_spec(settings: Settings, environ: dict[str, str], commands: dict[st
         return None
     return ProcessSpec(name="webhooks", kind="webhooks", argv=command("webhooks"),
                        env=secrets.environment("webhooks", environ))
+
+
+def forwarder_spec(settings: Settings, environ: dict[str, str]) -> ProcessSpec | None:
+    """The overflow forwarder, only when RUNPOD_OVERFLOW_ENDPOINT_ID is set; its worker id is stable per host so
+    a restarted one resumes the jobs its predecessor left on RunPod."""
+    if settings.runpod_overflow_endpoint_id is None:
+        return None
+    env = {**secrets.environment("forwarder", environ),
+           "WORKER_ID": f"{settings.worker_id or socket.gethostname()}-runpod"}
+    return ProcessSpec(name="forwarder", kind="forwarder", argv=command("forwarder"), env=env)

@@ -14,6 +14,7 @@ from config.settings import Settings, SettingsError, load
 COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("store.migrate_command", "create or upgrade the job store at SQLITE_DB_PATH, then exit"),
     "executor": ("executor.main", "run one executor: claim jobs and run them on one ComfyUI"),
+    "forwarder": ("executor.remote.main", "run the jobs the overflow policy picks on RUNPOD_OVERFLOW_ENDPOINT_ID"),
     "run": ("supervisor.main", "the whole daemon: ComfyUI, executors and the transport, supervised"),
     "http": ("transports.http.main", "serve the HTTP API on API_HOST:API_PORT against SQLITE_DB_PATH"),
     "runpod": ("transports.runpod.main", "be a RunPod serverless worker (SERVE_API_LOCALLY: its local API)"),

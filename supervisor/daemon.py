@@ -49,7 +49,8 @@ COMPONENT_RETRY_S = 2.0  # component states a full (or failing) store refused ar
 class Daemon:
     def __init__(self, store: Store, instances: list[Instance], transport: ManagedProcess | None, *,
                  log: Any, stop_timeout_s: float, shutdown_grace_s: float,
-                 clock: Callable[[], float] = time.monotonic, helpers: list[ManagedProcess] | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, helpers: list[ManagedProcess] | None = None,
+                 forwarder: ManagedProcess | None = None) -> None:
         self.store = store
         self.clock = clock
         self.unwritten: dict[str, dict[str, Any]] = {}  # component -> its latest state the store refused
@@ -57,6 +58,9 @@ class Daemon:
         self.instances = instances
         self.transport = transport
         self.helpers = helpers or []  # children that need only the store (the webhook deliverer): stopped last
+        # the overflow forwarder (RUNPOD_OVERFLOW_ENDPOINT_ID): stopped with the executors; its jobs are never
+        # recovered here (they may run on RunPod): the next forwarder resumes them by their remote id
+        self.forwarder = forwarder
         self.log = log
         self.stop_timeout_s = stop_timeout_s
         self.shutdown_grace_s = shutdown_grace_s
@@ -74,7 +78,8 @@ class Daemon:
     @property
     def processes(self) -> list[ManagedProcess]:
         procs = [p for i in self.instances for p in (i.comfyui, i.executor)]
-        return procs + ([self.transport] if self.transport else []) + self.helpers
+        return (procs + ([self.transport] if self.transport else []) + ([self.forwarder] if self.forwarder else [])
+                + self.helpers)
 
     def accepting(self) -> bool:
         return self.phase is Phase.RUNNING
@@ -103,6 +108,8 @@ class Daemon:
             inst.comfyui.start()
         if self.transport:
             self.transport.start()
+        if self.forwarder:
+            self.forwarder.start()
         for helper in self.helpers:
             helper.start()
         self._handle_events()
@@ -261,7 +268,10 @@ class Daemon:
             self.phase = Phase.STOP_EXECUTORS
             for inst in self.instances:
                 inst.executor.stop(self.shutdown_grace_s + self.stop_timeout_s)
-        if self.phase is Phase.STOP_EXECUTORS and not any(i.executor.alive for i in self.instances):
+            if self.forwarder:
+                self.forwarder.stop(self.shutdown_grace_s + self.stop_timeout_s)
+        if self.phase is Phase.STOP_EXECUTORS and not any(i.executor.alive for i in self.instances) \
+                and not (self.forwarder and self.forwarder.alive):
             self.phase = Phase.STOP_COMFYUI
             for inst in self.instances:
                 inst.comfyui.stop(self.stop_timeout_s)

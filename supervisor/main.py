@@ -49,6 +49,10 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
             keyfile.read(settings.api_keys_file)
         except keyfile.KeysFileError as exc:
             return f"API_KEYS_FILE={exc}"
+    if settings.runpod_overflow_endpoint_id and settings.runpod_overflow_queue_depth is None \
+            and settings.runpod_overflow_wait_s is None:
+        return ("RUNPOD_OVERFLOW_ENDPOINT_ID is set without a policy: set RUNPOD_OVERFLOW_QUEUE_DEPTH (overflow when "
+                "more jobs are pending) and/or RUNPOD_OVERFLOW_WAIT_S (overflow a job that waited this long)")
     if settings.comfyui_path and not settings.comfyui_url:
         try:
             for i in range(settings.comfyui_instances):
@@ -89,8 +93,11 @@ def build(settings: Settings, store: Store, spawner: Spawner, commands: dict[str
     transport = ManagedProcess(transport_spec, **common) if transport_spec else None  # type: ignore[arg-type]
     webhooks_spec = children.webhooks_spec(settings, env, commands)
     helpers = [ManagedProcess(webhooks_spec, **common)] if webhooks_spec else []  # type: ignore[arg-type]
+    forwarder_spec = children.forwarder_spec(settings, env)
+    forwarder = ManagedProcess(forwarder_spec, **common) if forwarder_spec else None  # type: ignore[arg-type]
     return Daemon(store, instances, transport, log=log, stop_timeout_s=settings.stop_timeout_s,
-                  shutdown_grace_s=settings.shutdown_grace_s, clock=clock, helpers=helpers)  # type: ignore[arg-type]
+                  shutdown_grace_s=settings.shutdown_grace_s, clock=clock, helpers=helpers,  # type: ignore[arg-type]
+                  forwarder=forwarder)
 
 
 def open_store(settings: Settings, log: Any) -> Store:

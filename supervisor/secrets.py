@@ -3,7 +3,7 @@
 ComfyUI runs third-party custom nodes, so it gets none (the executor hands it the Comfy.org key per prompt).
 The executor stores outputs in S3 and passes the Comfy.org key; the HTTP transport checks API keys; the RunPod
 transport talks to RunPod's job API and may offload large results to S3; the webhook deliverer signs with
-WEBHOOK_SECRET.
+WEBHOOK_SECRET. The forwarder (overflow to a RunPod endpoint) needs the RunPod API key and nothing else.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Secret(enum.Enum):
 NEEDS: dict[str, frozenset[Secret]] = {
     "comfyui": frozenset(),
     "executor": frozenset({Secret.BUCKET, Secret.COMFY_ORG}),
+    "forwarder": frozenset({Secret.RUNPOD}),
     "http": frozenset({Secret.API_KEYS}),
     "runpod": frozenset({Secret.BUCKET, Secret.RUNPOD}),
     "webhooks": frozenset({Secret.WEBHOOK}),

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.runpod.daemon import ServerlessDaemon, Webhook
@@ -60,6 +61,9 @@ FORBIDDEN: dict[str, set[str]] = {
     # the SDK's command line: its SSH tools
     "runpod": CONSOLE_EXTRAS | NO_BUCKET | IMAGE_LIBS
               | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
+    # the overflow forwarder: the store and httpx to RunPod's API; no server, no ComfyUI protocol, no SDK
+    "forwarder": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
+                 | {"aiohttp", "requests", "websockets", "executor", "transports", "attr"},
 }
 # a child needs the package `supervisor` only for the command line that started it
 CHILD_SUPERVISOR_MODULES = {"supervisor", "supervisor.cli", "supervisor.__main__"}
@@ -81,8 +85,14 @@ def modules_by_role(folder: Path) -> dict[str, set[str]]:
     return found
 
 
+def _remote_half(role_name: str, module: str) -> bool:
+    """The forwarder is the executor's remote half (executor/remote/): that package, never its ComfyUI half."""
+    return role_name == "forwarder" and (module in ("executor", "executor.remote")
+                                         or module.startswith("executor.remote."))
+
+
 def offending(role_name: str, modules: set[str]) -> list[str]:
-    bad = sorted(m for m in modules if m.split(".")[0] in FORBIDDEN[role_name])
+    bad = sorted(m for m in modules if m.split(".")[0] in FORBIDDEN[role_name] and not _remote_half(role_name, m))
     if role_name != "supervisor":
         bad += sorted(m for m in modules if m.split(".")[0] == "supervisor" and m not in CHILD_SUPERVISOR_MODULES)
     return bad
@@ -135,6 +145,32 @@ def test_runpod_mode_processes_import_only_their_role(tmp_path: Path,
     found = modules_by_role(out)
     assert set(found) == {"supervisor", "executor", "runpod"}, sorted(found)
     assert {name: offending(name, modules) for name, modules in found.items()} == {name: [] for name in found}
+
+
+def test_the_forwarder_imports_only_its_role(tmp_path: Path, dumps: tuple[Path, dict[str, str]]) -> None:
+    """A daemon A forwarding to a daemon B's /v2: A's executor holds two slow jobs, the rest overflow."""
+    out, env = dumps
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    b = RunningDaemon(tmp_path / "b").start()
+    a = RunningDaemon(tmp_path / "a", RUNPOD_OVERFLOW_ENDPOINT_ID="ep", RUNPOD_OVERFLOW_BASE_URL=f"{b.url}/v2",
+                      RUNPOD_OVERFLOW_QUEUE_DEPTH="0", RUNPOD_API_KEY="k", **env).start()
+    try:
+        b.wait_ready()
+        a.wait_ready()
+        a.wait_for(lambda: a.components().get("forwarder", {}).get("state") == "running", 20, "the forwarder")
+        httpx.post(f"http://127.0.0.1:{a.comfyui_port}/_fake/config", json={"delay_ms": 1500}, timeout=5)
+        ids = [a.submit(color) for color in range(3, 7)]
+        a.wait_jobs(ids, {"completed"}, 40)
+        places = [a.client.get(f"{a.url}/status/{job_id}").json()["ran_on"] for job_id in ids]
+        assert "runpod" in places, places
+        stop(a)
+    finally:
+        a.close()
+        b.close()
+    found = modules_by_role(out)
+    assert "forwarder" in found, sorted(found)
+    assert offending("forwarder", found["forwarder"]) == []
 
 
 def _workflow(color: int) -> dict[str, object]:

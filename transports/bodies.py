@@ -35,6 +35,8 @@ class StatusBody(msgspec.Struct, frozen=True, omit_defaults=True):
     progress: Progress | None = None
     queue_position: Annotated[int | None, Meta(description="1 = claimed next (pending jobs only)")] = None
     cancel_requested: bool = False
+    ran_on: Annotated[str | None, Meta(description="where it ran: local (an executor here) or runpod (the "
+                                                   "overflow forwarder); absent until claimed")] = None
 
 
 class JobSummary(msgspec.Struct, frozen=True):
@@ -116,6 +118,8 @@ class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):
     recent_jobs: list[JobSummary] | None = None
     disk: DiskBody | None = None
     clients: dict[str, JobStats] | None = None  # per client (named API key); a user's key sees only its own
+    # place (local, runpod) -> running now, and completed/failed/cancelled since the store was made
+    ran_on: dict[str, dict[str, int]] | None = None
 
 
 class CleanupBody(msgspec.Struct, frozen=True):

@@ -75,7 +75,7 @@ def render_status(job: JobInfo, *, outputs: Mapping[int, bytes] | None = None, d
         job_id=job.id, status=job.status, result=result, error=job.error,
         created_at=job.created_at, started_at=job.started_at, completed_at=job.completed_at,
         attempts=job.attempts, progress=job.progress if running else None, queue_position=queue_position,
-        cancel_requested=job.cancel_requested and running,
+        cancel_requested=job.cancel_requested and running, ran_on=job.ran_on,
     )
 
 

@@ -256,7 +256,8 @@ class JobService:
                    for name, counts in self.store.counts_by_owner().items() if owner is None or name == owner}
         return StatsBody(total_jobs=s.total, pending_jobs=s.pending, running_jobs=s.running,
                          completed_jobs=s.completed, failed_jobs=s.failed, cancelled_jobs=s.cancelled,
-                         recent_jobs=recent, disk=disk_body(self.store), clients=clients)
+                         recent_jobs=recent, disk=disk_body(self.store), clients=clients,
+                         ran_on=self.store.places())
 
     # --- administration ------------------------------------------------------------------------------------
 

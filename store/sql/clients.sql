@@ -14,14 +14,14 @@ SELECT owner, status, count(*) FROM jobs INDEXED BY jobs_owner_status GROUP BY o
 
 -- name: list_job_infos_of
 SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
-       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on
 FROM jobs INDEXED BY jobs_owner_created
 WHERE owner = :owner AND (created_at, id) < (:before_created, :before_id)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_job_infos_of_by_status
 SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
-       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on
 FROM jobs INDEXED BY jobs_owner_created
 WHERE owner = :owner AND status = :status AND (created_at, id) < (:before_created, :before_id)
 ORDER BY created_at DESC, id DESC LIMIT :limit;

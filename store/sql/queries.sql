@@ -42,7 +42,7 @@ ORDER BY created_at DESC, id DESC LIMIT :limit;
 -- pending -> running
 UPDATE jobs
 SET status = 'running', worker_id = :worker_id, started_at = :now, heartbeat_at = :now,
-    attempts = attempts + 1, progress = NULL, stop_requested = 0
+    attempts = attempts + 1, progress = NULL, stop_requested = 0, ran_on = 'local'
 WHERE rowid = (SELECT rowid FROM jobs INDEXED BY jobs_pending WHERE status = 'pending'
                ORDER BY priority DESC, created_at, rowid LIMIT 1)
   AND status = 'pending'
@@ -228,7 +228,7 @@ DELETE FROM job_inputs WHERE job_id = :job_id
 
 -- name: get_job_info
 SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
-       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on
 FROM jobs WHERE id = :id;
 
 -- name: job_states
@@ -239,19 +239,19 @@ SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 -- name: job_infos
 -- every job named in :ids (a JSON list) that still exists: one read for all the waiters of a process
 SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
-       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on
 FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: list_job_infos
 SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
-       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on
 FROM jobs
 WHERE (created_at, id) < (:before_created, :before_id)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_job_infos_by_status
 SELECT id, status, priority, result, error, created_at, started_at, completed_at, attempts, max_attempts,
-       timeout_s, worker_id, heartbeat_at, progress, cancel_requested
+       timeout_s, worker_id, heartbeat_at, progress, cancel_requested, ran_on
 FROM jobs
 WHERE status = :status AND (created_at, id) < (:before_created, :before_id)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
@@ -327,3 +327,54 @@ SELECT name, labels, le, n FROM metric_buckets;
 
 -- name: metric_histograms
 SELECT name, labels, count, sum FROM metric_histograms ORDER BY name, labels;
+
+-- The overflow forwarder (issue 16: a job run on a RunPod endpoint). store/remote.py.
+
+-- name: claim_remote
+-- pending -> running, for the forwarder: the next job (claim order) that is already on RunPod (its forwarder
+-- died: resumed, never sent again), or that was never sent there and the policy lets it take: more than
+-- :depth jobs pending, or created more than :wait_s ago (an unused condition is NULL); never one created less
+-- than :fresh_s ago (an idle local executor claims it first). A job whose POST /run may have reached RunPod
+-- without its id being known (remote_sent_at, no remote_id) is never taken again
+UPDATE jobs
+SET status = 'running', worker_id = :worker_id, started_at = :now, heartbeat_at = :now,
+    attempts = attempts + 1, progress = NULL, stop_requested = 0, ran_on = 'runpod'
+WHERE rowid = (SELECT rowid FROM jobs INDEXED BY jobs_pending
+               WHERE status = 'pending'
+                 AND (remote_id IS NOT NULL
+                      OR (remote_sent_at IS NULL AND created_at < :now - :fresh_s
+                          AND ((:depth IS NOT NULL AND (SELECT n FROM job_counts WHERE status = 'pending') > :depth)
+                               OR (:wait_s IS NOT NULL AND created_at < :now - :wait_s))))
+               ORDER BY priority DESC, created_at, rowid LIMIT 1)
+  AND status = 'pending'
+RETURNING *;
+
+-- name: mark_remote_sent
+-- running -> running: the forwarder is about to POST it to RunPod (committed before the request is sent)
+UPDATE jobs SET remote_sent_at = :now
+WHERE id = :id AND worker_id = :worker_id AND status = 'running' AND remote_sent_at IS NULL AND remote_id IS NULL;
+
+-- name: set_remote_id
+-- running -> running: RunPod's id of the job, as its POST /run answered
+UPDATE jobs SET remote_id = :remote_id
+WHERE id = :id AND worker_id = :worker_id AND status = 'running' AND remote_sent_at IS NOT NULL
+  AND remote_id IS NULL;
+
+-- name: forget_remote
+-- running -> running: RunPod certainly holds no live job for it (it refused the POST, or the remote job ended),
+-- so a later attempt may send it again
+UPDATE jobs SET remote_id = NULL, remote_sent_at = NULL
+WHERE id = :id AND worker_id = :worker_id AND status = 'running';
+
+-- name: get_remote
+SELECT remote_id, remote_sent_at, ran_on FROM jobs WHERE id = :id;
+
+-- name: running_of
+-- the running jobs of one worker (the forwarder resumes its own after a restart)
+SELECT id FROM jobs INDEXED BY jobs_running WHERE worker_id = :worker_id AND status = 'running';
+
+-- name: place_counts
+SELECT place, status, n FROM job_places;
+
+-- name: running_places
+SELECT ran_on, count(*) FROM jobs INDEXED BY jobs_running WHERE status = 'running' GROUP BY ran_on;

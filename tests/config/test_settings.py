@@ -79,6 +79,9 @@ BAD = [
     ("SQLITE_SYNCHRONOUS", "OFF", "one of"), ("COMFYUI_INSTANCES", "0", ">= 1"), ("MAX_REQUEST_MB", "x", "number"),
     ("CORS_ALLOW_ORIGINS", "https://a.example/path", "scheme://host[:port], no path"),
     ("CORS_ALLOW_ORIGINS", "evil.example", "comma-separated origins"),
+    ("RUNPOD_OVERFLOW_BASE_URL", "file:///etc/passwd", "http(s) URL"),
+    ("RUNPOD_OVERFLOW_BASE_URL", "https://api.runpod.ai/v2?x=1", "without query"),
+    ("RUNPOD_OVERFLOW_ENDPOINT_ID", "../admin", "letters, digits"), ("RUNPOD_OVERFLOW_QUEUE_DEPTH", "-1", ">= 0"),
 ]
 
 

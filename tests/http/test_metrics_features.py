@@ -40,5 +40,7 @@ def test_feature_figures_are_in_metrics(make_client: MakeClient, store: Store, t
     assert after[("comfyui_worker_operations_total", (("operation", "memory_restart"),))] == 1
     assert after[("comfyui_worker_operation_last_timestamp_seconds", (("operation", "backup_completed"),))] > 0
     assert ("comfyui_worker_webhooks_delivered_total", ()) in after
+    assert after[("comfyui_worker_place_running_jobs", (("place", "local"),))] == 0
+    assert after[("comfyui_worker_place_jobs_total", (("outcome", "completed"), ("place", "local")))] == 0
     checked = promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -320,3 +320,30 @@ def test_a_data_dir_that_cannot_be_created_is_a_one_line_problem_not_a_traceback
     (tmp_path / "a-file").write_text("")
     why = problem(settings_for(tmp_path, data_dir=str(tmp_path / "a-file" / "data")), COMMANDS)
     assert why is not None and "DATA_DIR" in why and "\n" not in why
+
+
+def test_overflow_without_a_policy_is_a_one_line_problem(tmp_path: Path) -> None:
+    why = problem(settings_for(tmp_path, runpod_overflow_endpoint_id="ep", comfyui_port=free_ports()), COMMANDS)
+    assert why is not None and "RUNPOD_OVERFLOW_QUEUE_DEPTH" in why and "\n" not in why
+    assert problem(settings_for(tmp_path, runpod_overflow_endpoint_id="ep", runpod_overflow_wait_s=30,
+                                comfyui_port=free_ports()), COMMANDS) is None
+
+
+def test_the_forwarder_starts_with_overflow_set_and_a_dead_one_keeps_its_jobs_for_the_next(
+        tmp_path: Path, store: Store) -> None:
+    """Its jobs may be on RunPod: never requeued by worker id (a local run would run them twice); the restarted
+    forwarder resumes them by their remote id."""
+    assert "forwarder" not in [p.spec.name for p in World(tmp_path, store).daemon.processes]  # default: none
+    w = World(tmp_path, store, runpod_overflow_endpoint_id="ep", runpod_overflow_queue_depth=0)
+    w.daemon.start()
+    forwarder = w.spawner.last("forwarder")
+    assert forwarder.spec.argv[-1] == "forwarder" and forwarder.spec.env["WORKER_ID"] == "host-runpod"  # type: ignore[index]
+    w.comfy_ready()
+    assert w.states()["forwarder"] == "running"
+    job = store.create_job({"1": {}})
+    assert store.claim_remote("host-runpod", queue_depth=0, wait_s=None) is not None
+    forwarder.exit(-9)
+    w.daemon.step()
+    assert store.get_job(job.id).status is JobStatus.RUNNING and not w.log.events("jobs_recovered")
+    w.after(1)
+    assert len(w.spawner.of("forwarder")) == 2

@@ -102,3 +102,20 @@ def test_a_per_request_comfy_org_key_is_never_returned_and_gone_once_the_job_end
         assert all(key not in request for (request,) in conn.execute("SELECT request FROM jobs"))
     finally:
         conn.close()
+
+
+def test_the_forwarder_alone_gets_the_runpod_key(daemons, tmp_path) -> None:
+    """With overflow set up, RUNPOD_API_KEY reaches the forwarder and no other child of an HTTP-mode daemon."""
+    runpod_key = {"RUNPOD_API_KEY": "secret-runpod-key-8888"}
+    SECRETS.update(runpod_key)
+    try:
+        d = RunningDaemon(tmp_path, 1, **SECRETS, RUNPOD_OVERFLOW_ENDPOINT_ID="ep",
+                          RUNPOD_OVERFLOW_BASE_URL="http://127.0.0.1:9/v2", RUNPOD_OVERFLOW_WAIT_S="86400")
+        daemons.append(d)
+        d.start().wait_ready()
+        d.wait_for(lambda: d.components().get("forwarder", {}).get("state") == "running", 20, "the forwarder")
+        assert secrets_seen(d, "forwarder") == {"RUNPOD_AI_API_KEY", "RUNPOD_API_KEY"}
+        for child in ("comfyui-0", "executor-0", "http"):
+            assert not secrets_seen(d, child) & {"RUNPOD_AI_API_KEY", "RUNPOD_API_KEY"}, child
+    finally:
+        del SECRETS["RUNPOD_API_KEY"]

@@ -1,5 +1,6 @@
 """Figures of the features that keep their own tables: webhook deliveries (store/outbox.py), the watchdog's,
-memory hygiene's and backups' actions (store/operations.py), and jobs per client (store/clients.py). Read from
+memory hygiene's and backups' actions (store/operations.py), jobs per client (store/clients.py) and per place
+they ran (store/remote.py: local, or a RunPod endpoint through the overflow forwarder). Read from
 the store at each scrape, like store_figures; each is a few small reads whatever the history (the operations
 table has a row per action name, the per-client counts one index scan of a covering index)."""
 
@@ -14,7 +15,6 @@ from store.operations import OPERATIONS  # every action, reported from 0 so rate
 from transports.http.metrics.store_figures import PREFIX
 
 
-
 class FeatureCollector:
     def __init__(self, store: Callable[[], Store]) -> None:
         self.store = store
@@ -22,7 +22,8 @@ class FeatureCollector:
     def collect(self) -> Iterator[Metric]:
         try:
             store = self.store()
-            families = [*self._webhooks(store), *self._operations(store), *self._clients(store)]
+            families = [*self._webhooks(store), *self._operations(store), *self._clients(store),
+                        *self._places(store)]
         except Exception:  # StoreCollector reports an unreadable store (store_readable 0)
             return
         yield from families
@@ -63,3 +64,17 @@ class FeatureCollector:
             for status in JobStatus:
                 jobs.add_metric([client, str(status)], counts.get(str(status), 0))
         yield jobs
+
+    def _places(self, store: Store) -> Iterator[Metric]:
+        places = store.places()
+        running = GaugeMetricFamily(PREFIX + "place_running_jobs", "Jobs running now by where they run (local "
+                                    "executors, runpod: the overflow forwarder)", labels=["place"])
+        ended = CounterMetricFamily(PREFIX + "place_jobs", "Jobs that ended by where they ran and outcome",
+                                    labels=["place", "outcome"])
+        for place in sorted({"local", *places}):
+            counts = places.get(place, {})
+            running.add_metric([place], counts.get("running", 0))
+            for outcome in ("completed", "failed", "cancelled"):
+                ended.add_metric([place, outcome], counts.get(outcome, 0))
+        yield running
+        yield ended

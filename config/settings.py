@@ -98,6 +98,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                                      "false: they poll every POLL_INTERVAL_S")] = True
     include_temp_outputs: Annotated[bool, _d("also return temp outputs (PreviewImage)")] = False
     shutdown_grace_s: Annotated[NonNegFloat, _d("on SIGTERM, how long running jobs may finish before requeue")] = 30.0
+    warmup_workflow: Annotated[str | None, _d("workflow file (API format) each ComfyUI runs after every start, "
+                                              "before its executor claims a job (loads its models)")] = None
 
     # --- S3 -------------------------------------------------------------------------------------------------
     bucket_access_key_id: Annotated[str | None, _d("S3 access key id")] = None
@@ -112,6 +114,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_key: Annotated[str | None, _d("set: every route but /health needs this bearer key")] = None
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
+    max_queue_depth: Annotated[NonNegInt, _d("pending jobs at which /run and /runsync answer 429 (0: no limit)")] = 0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
     max_image_pixels: Annotated[PosInt, _d("most pixels of one input image (a frame), from its header")] = (
         8192 * 8192

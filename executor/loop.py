@@ -26,6 +26,7 @@ from executor.job import JobRun, Runtime
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState
+from executor.warmup_runner import WarmupRunner
 from store import Job, Store, StoreFull
 from store.disk import DiskState
 from store.policy import NodeLists, WorkflowPolicy
@@ -54,8 +55,9 @@ _EDGES = {
 
 class Executor:
     def __init__(self, settings: Settings, store: Store, *, comfyui_url: str, worker_id: str, client_id: str,
-                 sink: OutputSink | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.settings, self.store, self.clock = settings, store, clock
+                 sink: OutputSink | None = None, clock: Callable[[], float] = time.monotonic,
+                 instance: int = 0) -> None:
+        self.settings, self.store, self.clock, self.instance = settings, store, clock, instance
         self.comfyui_url = comfyui_url.rstrip("/")
         self.client = ComfyClient(self.comfyui_url)
         self.depth = 1 if settings.refresh_worker else settings.pipeline_depth
@@ -81,6 +83,8 @@ class Executor:
         self.paused_until = 0.0
         self.background: list[asyncio.Task[None]] = []
         self.log = get_logger(worker_id=worker_id)
+        self.warmup = WarmupRunner(settings, store, self.client, instance=instance, worker_id=worker_id,
+                                   client_id=client_id, probe=self._probe_until_ready, log=self.log)
 
     def _move(self, new: State) -> bool:
         if new not in _EDGES[self.state]:
@@ -117,6 +121,7 @@ class Executor:
         await self._probe_until_ready()
         await self._discard_orphans()
         await self._read_catalog()
+        await self.warmup.run()  # before the first claim: claims wait for RUNNING
         lean.trim()  # start-up garbage (modules compiled, /object_info parsed) given back before the first job
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
@@ -278,6 +283,7 @@ class Executor:
     async def _recover_availability(self) -> None:
         await self._probe_until_ready()
         await self._read_catalog()
+        await self.warmup.run()  # it may have restarted: its models are gone (the warm-up is cached if not)
         await self.socket.connected.wait()
         self.comfy_ok.set()
         self.wake.set()

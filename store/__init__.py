@@ -18,9 +18,10 @@ from store.model import (
     StuckReset,
 )
 from store.store import Store
+from store.warmups import Warmup, WarmupState
 
 __all__ = [
     "TERMINAL", "Component", "InfoPage", "InputImage", "InvalidTransition", "Job", "JobInfo", "JobNotFound",
     "JobStatus", "Lease", "OutputFile", "OutputRef", "Page", "Progress", "Recovered", "Store", "StoreError",
-    "StoreFull", "StuckReset",
+    "StoreFull", "StuckReset", "Warmup", "WarmupState",
 ]

@@ -30,6 +30,7 @@ from store.recovery import Recovery
 from store.registry import Registry
 from store.room import Room, writes
 from store.wakeup import EVERY, Poker, Wake
+from store.warmups import Warmups
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -88,10 +89,12 @@ WAKES: dict[str, frozenset[Wake]] = {
     "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
     "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
     "set_component": frozenset(), "clear_components": frozenset(),
+    "warmup_started": frozenset(), "warmup_finished": frozenset(), "warmup_reset": frozenset(),
+    "clear_warmups": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room):
+class Store(Recovery, Registry, Warmups, Room):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(

@@ -20,3 +20,11 @@ class InvalidRequest(TransportError):
 
 class OutputNotFound(TransportError):
     """The job has no output with this index."""
+
+
+class QueueFull(TransportError):
+    """Too many jobs are pending (MAX_QUEUE_DEPTH): try again later."""
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s, **extra)
+        self.retry_after_s = retry_after_s

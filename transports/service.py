@@ -19,14 +19,16 @@ from transports.bodies import (
     HealthBody,
     JobsPage,
     JobStats,
+    ReadyBody,
     ResetStuckBody,
     StatsBody,
     StatusBody,
     SubmitBody,
 )
 from transports.disk import RoomGate, disk_body, disk_problem
-from transports.errors import InvalidRequest, OutputNotFound
+from transports.errors import InvalidRequest, OutputNotFound, QueueFull
 from transports.limits import DEFAULT_LIMITS, Limits
+from transports.readiness import queue_full, queue_room, readiness, warmup_bodies
 from transports.render import OutputsMode, has_stored_outputs, render_status, summary
 from transports.requests import JobRequest
 from transports.streaming import STREAM_OVER, BodyStream, output_stream, status_stream
@@ -52,7 +54,8 @@ class JobService:
     def __init__(self, store: Store, *, max_images: int = 32, max_attempts: int = 3,
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.5, store_wakeup: bool = True,
                  node_lists: NodeLists | None = None, heartbeat_stale_s: float = 30.0,
-                 limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None) -> None:
+                 limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None,
+                 max_queue_depth: int = 0, warmup: bool = False) -> None:
         self.store = store
         self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
@@ -63,7 +66,9 @@ class JobService:
         self.open_store = open_store or (lambda: Store(store.path, migrate_schema=False))
         self.watcher = JobWatcher(store, poll_interval_s=poll_interval_s, wakeup=store_wakeup)
         self.room = RoomGate(store)
-        self._batcher: Batcher[JobRequest, SubmitBody] = Batcher(self._submit_many)
+        self.max_queue_depth = max_queue_depth  # MAX_QUEUE_DEPTH: pending jobs at which submits are refused
+        self.warmup = warmup  # WARMUP_WORKFLOW is set: an instance is ready only once warmed up
+        self._batcher: Batcher[JobRequest, SubmitBody | QueueFull] = Batcher(self._submit_many)
 
     # --- jobs ----------------------------------------------------------------------------------------------
 
@@ -73,19 +78,32 @@ class JobService:
                 "timeout_s": request.timeout_s or self.default_timeout_s}
 
     def submit(self, request: JobRequest) -> SubmitBody:
-        """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""
+        """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room, and
+        QueueFull when MAX_QUEUE_DEPTH jobs are pending."""
+        if queue_room(self.store, self.max_queue_depth) == 0:
+            raise queue_full(self.max_queue_depth)
         with self.room.for_jobs():
             job = self.store.create_job(**self._spec(request))
         return SubmitBody(job_id=job.id, status=job.status)
 
-    def _submit_many(self, requests: list[JobRequest]) -> list[SubmitBody]:
+    def _submit_many(self, requests: list[JobRequest]) -> list[SubmitBody | QueueFull]:
+        """The requests the queue has room for (MAX_QUEUE_DEPTH), in arrival order; QueueFull for the rest."""
+        room = queue_room(self.store, self.max_queue_depth)
+        taken = requests if room is None else requests[:room]
+        refused: list[SubmitBody | QueueFull] = [queue_full(self.max_queue_depth)
+                                               for _ in requests[len(taken):]]
+        if not taken:
+            return refused
         with self.room.for_jobs():
-            jobs = self.store.create_jobs([self._spec(request) for request in requests])
-        return [SubmitBody(job_id=job.id, status=job.status) for job in jobs]
+            jobs = self.store.create_jobs([self._spec(request) for request in taken])
+        return [SubmitBody(job_id=job.id, status=job.status) for job in jobs] + refused
 
     async def submit_batched(self, request: JobRequest) -> SubmitBody:
         """Like ``submit``; submissions of the same loop turn share one commit (see transports.batching)."""
-        return await self._batcher(request)
+        result = await self._batcher(request)
+        if isinstance(result, QueueFull):
+            raise result
+        return result
 
     def render(self, job: JobInfo, outputs: OutputsMode = "base64") -> StatusBody:
         stored = None
@@ -157,12 +175,17 @@ class JobService:
                                                 detail=c.detail, updated_at=c.updated_at)
                           for c in self.store.components()}
             disk = disk_body(self.store)
+            warmup = warmup_bodies(self.store)
         except Exception as exc:  # any failure to read the store means unhealthy, never a 500
             return HealthBody(status="unhealthy", database_path=self.store.path,
                               detail=f"store unreadable: {type(exc).__name__}: {exc}")
         reason = disk_problem(disk, self.store.path) or unhealthy_reason(components)
         return HealthBody(status="unhealthy" if reason else "healthy", database_path=self.store.path,
-                          job_stats=stats, components=components, detail=reason, disk=disk)
+                          job_stats=stats, components=components, detail=reason, disk=disk, warmup=warmup)
+
+    def ready(self) -> ReadyBody:
+        """Whether a job submitted now is taken and run soon (transports.readiness); ``reasons`` if not."""
+        return readiness(self.store, warmup=self.warmup, max_queue_depth=self.max_queue_depth)
 
     def stats(self, include_recent: bool = False, limit: int = 10) -> StatsBody:
         s = self.job_stats()

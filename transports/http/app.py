@@ -80,7 +80,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        node_lists=NodeLists.parse(settings.node_denylist, settings.node_allowlist),
                                        heartbeat_stale_s=settings.heartbeat_stale_s,
                                        limits=Limits.from_settings(settings),
-                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False))
+                                       open_store=lambda: Store.from_settings(settings, migrate_schema=False),
+                                       max_queue_depth=settings.max_queue_depth,
+                                       warmup=bool(settings.warmup_workflow))
         services.append(app.state.service)
         if freeze_gc:
             lean.trim()  # collects, and gives start-up garbage back to the system

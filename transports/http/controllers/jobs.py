@@ -41,14 +41,14 @@ def _status_response(body: StatusBody | BodyStream) -> Response[StatusBody]:
 class JobsController(Controller):
     tags = ["jobs"]
 
-    @post("/run", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
+    @post("/run", status_code=200, responses=errors(400, 401, 403, 413, 415, 429, 507))
     async def run(self, data: JSONBody[RunBody], service: Service) -> SubmitBody:
         """Queue a job; answered only once the job is committed to the store."""
         request = await validate_async(data, max_images=service.max_images, limits=service.limits,
                                        policy=service.policy.current())
         return await service.submit_batched(request)
 
-    @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413, 415, 507))
+    @post("/runsync", status_code=200, responses=errors(400, 401, 403, 413, 415, 429, 507))
     async def runsync(self, data: JSONBody[RunBody], service: Service, wait: Wait = 60) -> Response[StatusBody]:
         """Queue a job and wait up to ``wait`` seconds for it to end; the status body either way."""
         request = await validate_async(data, max_images=service.max_images, limits=service.limits,

@@ -121,7 +121,7 @@ class Executor:
         await self._probe_until_ready()
         await self._discard_orphans()
         await self._read_catalog()
-        await self.warmup.run()  # before the first claim: claims wait for RUNNING
+        await self.warmup.ensure()  # before the first claim: claims wait for RUNNING
         lean.trim()  # start-up garbage (modules compiled, /object_info parsed) given back before the first job
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
@@ -203,6 +203,8 @@ class Executor:
     def _may_claim(self) -> bool:
         if self.state is not State.RUNNING or not self.comfy_ok.is_set() or not self._store_has_room():
             return False
+        if self.warmup.path and not self.socket.connected.is_set():  # ComfyUI may be restarting: cold
+            return False
         if len(self.active) >= self.depth or (self.settings.refresh_worker and self.finished_jobs):
             return False
         return self.claim_version is None or self.store.data_version() != self.claim_version
@@ -283,14 +285,24 @@ class Executor:
     async def _recover_availability(self) -> None:
         await self._probe_until_ready()
         await self._read_catalog()
-        await self.warmup.run()  # it may have restarted: its models are gone (the warm-up is cached if not)
+        await self.warmup.ensure()  # it may have restarted: its models are gone
         await self.socket.connected.wait()
         self.comfy_ok.set()
         self.wake.set()
 
+    async def _warm_then_claim(self, resume: bool) -> None:
+        await self.warmup.ensure()
+        if resume:
+            self.comfy_ok.set()
+            self.wake.set()
+
     def _on_event(self, event: SocketEvent) -> None:
         if isinstance(event, Connected):
-            if not event.reconnect:
+            if self.warmup.path and (event.reconnect or event.failures):  # ComfyUI may have restarted: warm?
+                resume = self.comfy_ok.is_set() or not event.reconnect  # else _recover_availability resumes
+                self.comfy_ok.clear()
+                self.background.append(asyncio.create_task(self._warm_then_claim(resume), name="warm"))
+            elif not event.reconnect:
                 self.comfy_ok.set()
                 self.wake.set()
             for run in self.active:

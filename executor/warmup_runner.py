@@ -1,14 +1,16 @@
 """When and how an executor warms its ComfyUI up (executor.warmup runs the prompt), and what it reports.
 
 The workflow file is read once, when the executor starts (the supervisor already refused to start with a bad one).
-The warm-up runs after ComfyUI became ready and after it came back, before any claim; a ComfyUI that goes away
-during it is waited for and warmed up again. Its outcome goes to the store (``warmups``: /health, /ready, the
+The warm-up runs after ComfyUI became ready, and whenever it may have restarted (it came back, or the websocket
+connected again) and no longer knows our last warm-up prompt, before any claim; a ComfyUI that goes away during
+it is waited for and warmed up again. Its outcome goes to the store (``warmups``: /health, /ready, the
 metrics) and to the log (``warmup_finished`` or ``warmup_failed``, with ``duration_s``). A failed warm-up does not
 stop the executor: its jobs run cold, and /ready says why the instance is not warm.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +18,7 @@ from config.settings import Settings
 from config.workflow_file import WorkflowFileError, load_workflow
 from executor import warmup
 from executor.comfy_client import ComfyClient
-from executor.errors import ComfyUnavailable
+from executor.errors import BadResponse, ComfyUnavailable
 from executor.warmup import WarmupResult
 from store import Store
 
@@ -29,16 +31,36 @@ class WarmupRunner:
         self.path = settings.warmup_workflow
         self.workflow: dict[str, Any] | None = None
         self.problem: str | None = None  # the file could not be used
+        self.prompt_id = ""  # of the last warm-up ComfyUI ran: while ComfyUI remembers it, it has not restarted
+        self.lock = asyncio.Lock()  # one warm-up at a time (a reconnect and a recovery may both ask)
         if self.path:
             try:
                 self.workflow = load_workflow(self.path)
             except WorkflowFileError as exc:
                 self.problem = f"WARMUP_WORKFLOW={self.path}: {exc}"
 
-    async def run(self) -> None:
-        """Warm our ComfyUI up (nothing without WARMUP_WORKFLOW); returns once it succeeded or failed."""
+    async def ensure(self) -> None:
+        """Warm our ComfyUI up (nothing without WARMUP_WORKFLOW) unless it still knows our last warm-up prompt:
+        a ComfyUI that forgot it restarted (its history starts empty), so its models are gone. Returns once the
+        warm-up succeeded or failed; never raises for an unreachable ComfyUI (it waits for it)."""
         if not self.path:
             return
+        async with self.lock:
+            if not await self._forgotten():
+                return
+            await self._run()
+
+    async def _forgotten(self) -> bool:
+        while self.prompt_id:
+            try:
+                return await self.client.history(self.prompt_id) is None
+            except ComfyUnavailable:
+                await self.probe()
+            except BadResponse:
+                return True
+        return True
+
+    async def _run(self) -> None:
         while True:
             self._record_start()
             try:
@@ -47,6 +69,7 @@ class WarmupRunner:
                 self.log.warning("warmup_interrupted", reason=exc.message)
                 await self.probe()
                 continue
+            self.prompt_id = result.prompt_id
             self._record_end(result)
             return
 

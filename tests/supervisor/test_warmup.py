@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from store import Store
 from tests.supervisor.harness import ROOT, RunningDaemon, workflow
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
@@ -52,6 +53,14 @@ def get(d: RunningDaemon, route: str) -> tuple[int, dict[str, Any]] | None:
 
 def comfy_history(d: RunningDaemon) -> dict[str, Any]:
     return dict(httpx.get(f"http://127.0.0.1:{d.comfyui_port}/history", timeout=5).json())
+
+
+def warmup_row(d: RunningDaemon) -> dict[str, Any]:
+    store = Store(d.db_path)
+    try:
+        return {"state": str(store.warmups()[0].state), "runs": store.warmups()[0].runs}
+    finally:
+        store.close()
 
 
 def event_index(d: RunningDaemon, name: str, nth: int = 0) -> int:
@@ -95,6 +104,7 @@ def test_warmup_runs_before_any_claim_after_each_start_and_leaves_no_output(daem
     # a restart of ComfyUI needs a new warm-up before the next claim
     killed_at = len(d.lines)
     old = d.kill9("comfyui-0")
+    d.wait_for(lambda: warmup_row(d)["state"] == "pending", 10, "the supervisor setting the warm-up pending")
     d.wait_restarted("comfyui-0", old)
     after_restart = d.submit(2, retry_s=30)
     d.wait_jobs([after_restart], {"completed"}, 40)

@@ -36,12 +36,14 @@ def _operations(server: Server) -> list[Any]:
 
 def test_every_operation_conforms_to_the_schema(server: Server) -> None:
     operations = _operations(server)
-    assert len(operations) == 11
+    assert len(operations) == 12
     for operation in operations:
 
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: Any) -> None:
-            case.call_and_validate(checks=CHECKS)
+            # /ready answers its documented 503 here: no supervisor, so no ComfyUI is known
+            checks = CHECKS[1:] if case.operation.path == "/ready" else CHECKS
+            case.call_and_validate(checks=checks)
 
         check()

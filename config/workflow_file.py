@@ -8,6 +8,7 @@ raises :class:`WorkflowFileError`, whose message says why in one line.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 MAX_BYTES = 16 * 1024 * 1024  # a workflow is kilobytes; this is not a file to hold images
@@ -46,6 +47,8 @@ def check_nodes(workflow: dict[str, Any]) -> None:
 
 def load_workflow(path: str) -> dict[str, Any]:
     """The API-format workflow in ``path``; raises WorkflowFileError naming what is wrong."""
+    if os.path.exists(path) and not os.path.isfile(path):  # a folder, or a FIFO that would block the start
+        raise WorkflowFileError("it is not a regular file")
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)

@@ -6,7 +6,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 ROUTES = {"/run": {"post"}, "/runsync": {"post"}, "/status/{job_id}": {"get"}, "/cancel/{job_id}": {"post"},
-          "/jobs": {"get"}, "/jobs/{job_id}/outputs/{index}": {"get"}, "/health": {"get"}, "/ready": {"get"}, "/stats": {"get"},
+          "/jobs": {"get"}, "/jobs/{job_id}/outputs/{index}": {"get"}, "/health": {"get"}, "/stats": {"get"},
+          "/ready": {"get"},
           "/admin/cleanup": {"post"}, "/admin/reset-stuck": {"post"}, "/admin/job/{job_id}": {"delete"}}
 
 

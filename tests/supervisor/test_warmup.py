@@ -5,6 +5,7 @@ each ComfyUI after every start and restart before its executor claims a job, is 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -137,6 +138,8 @@ def test_a_failed_warmup_is_reported_with_comfyuis_error_and_jobs_still_run(daem
 
 BAD_FILES: dict[str, tuple[str | None, str]] = {
     "missing": (None, "cannot read it: No such file or directory"),
+    "a_folder": ("<folder>", "it is not a regular file"),
+    "a_fifo": ("<fifo>", "it is not a regular file"),
     "not_json": ("{nope", "it is not JSON"),
     "a_list": ("[1, 2]", "it must hold a JSON object"),
     "ui_format": (json.dumps({"nodes": [], "links": [], "version": 0.4}), "export it with Save (API)"),
@@ -152,7 +155,11 @@ BAD_FILES: dict[str, tuple[str | None, str]] = {
 def test_a_bad_warmup_file_stops_the_start_with_one_line_naming_it(tmp_path, case) -> None:
     content, why = BAD_FILES[case]
     path = tmp_path / "warmup.json"
-    if content is not None:
+    if content == "<folder>":
+        path.mkdir()
+    elif content == "<fifo>":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    elif content is not None:
         path.write_text(content)
     d = RunningDaemon(tmp_path, WARMUP_WORKFLOW=str(path))
     try:

@@ -64,6 +64,8 @@ def test_max_queue_depth_answers_429_with_retry_after_and_ready_503(daemons, tmp
     assert "MAX_QUEUE_DEPTH=2" in refused.json()["detail"] and refused.json()["max_queue_depth"] == 2
     refused_sync = d.client.post(f"{d.url}/runsync?wait=1", json={"workflow": workflow(5)})
     assert refused_sync.status_code == 429 and refused_sync.headers["retry-after"] == "5"
+    refused_v2 = d.client.post(f"{d.url}/v2/ep/run", json={"input": {"workflow": workflow(6)}})
+    assert refused_v2.status_code == 429 and refused_v2.headers["retry-after"] == "5"  # RunPod's API, same queue
     code, body = ready(d) or (0, {})
     assert code == 503 and body["reasons"] == ["queue full: 2 jobs pending, MAX_QUEUE_DEPTH=2"], body
     assert body["ready_instances"] == ["comfyui-0"]  # ComfyUI is fine: only the queue is full

@@ -109,6 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                                      "false: they poll every POLL_INTERVAL_S")] = True
     include_temp_outputs: Annotated[bool, _d("also return temp outputs (PreviewImage)")] = False
     shutdown_grace_s: Annotated[NonNegFloat, _d("on SIGTERM, how long running jobs may finish before requeue")] = 30.0
+    warmup_workflow: Annotated[str | None, _d("workflow file (API format) each ComfyUI runs after every start, "
+                                              "before its executor claims a job (loads its models)")] = None
 
     # --- S3 -------------------------------------------------------------------------------------------------
     bucket_access_key_id: Annotated[str | None, _d("S3 access key id")] = None
@@ -157,6 +159,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     key_default_max_request_mb: Annotated[PosFloat | None, _d("a named key's largest request in MB unless it "
                                                               "sets its own (429 beyond)")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
+    max_queue_depth: Annotated[NonNegInt, _d("pending jobs at which /run and /runsync answer 429 (0: no limit)")] = 0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
     max_image_pixels: Annotated[PosInt, _d("most pixels of one input image (a frame), from its header")] = (
         8192 * 8192

@@ -28,6 +28,7 @@ from executor.runtime import Runtime
 from executor.socket import ComfySocket, Connected, Lost, SocketEvent
 from executor.storage import OutputSink, make_sink
 from executor.tracker import PromptState
+from executor.warmup_runner import WarmupRunner
 from executor.watchdog import EXIT_RESTART, Watchdog
 from store import Job, Store, StoreFull
 from store.disk import DiskState
@@ -58,8 +59,8 @@ _EDGES = {
 class Executor:
     def __init__(self, settings: Settings, store: Store, *, comfyui_url: str, worker_id: str, client_id: str,
                  sink: OutputSink | None = None, clock: Callable[[], float] = time.monotonic,
-                 comfyui_component: str | None = None) -> None:
-        self.settings, self.store, self.clock = settings, store, clock
+                 comfyui_component: str | None = None, instance: int = 0) -> None:
+        self.settings, self.store, self.clock, self.instance = settings, store, clock, instance
         self.comfyui_url = comfyui_url.rstrip("/")
         self.client = ComfyClient(self.comfyui_url)
         self.depth = 1 if settings.refresh_worker else settings.pipeline_depth
@@ -90,6 +91,8 @@ class Executor:
         self.restart_reason: str | None = None  # the watchdog asked for a fresh ComfyUI (exit EXIT_RESTART)
         self.drain_unlimited = False  # a memory restart waits for the running job, however long it takes
         self.memory_check: asyncio.Task[None] | None = None
+        self.warmup = WarmupRunner(settings, store, self.client, instance=instance, worker_id=worker_id,
+                                   client_id=client_id, probe=self._probe_until_ready, log=self.log)
 
     def _move(self, new: State) -> bool:
         if new not in _EDGES[self.state]:
@@ -145,6 +148,7 @@ class Executor:
         await self._probe_until_ready()
         await self._discard_orphans()
         await self._read_catalog()
+        await self.warmup.ensure()  # before the first claim: claims wait for RUNNING
         lean.trim()  # start-up garbage (modules compiled, /object_info parsed) given back before the first job
         self._move(State.RUNNING)
         self.background += [asyncio.create_task(self.socket.run(), name="socket"),
@@ -225,6 +229,8 @@ class Executor:
 
     def _may_claim(self) -> bool:
         if self.state is not State.RUNNING or not self.comfy_ok.is_set() or not self._store_has_room():
+            return False
+        if self.warmup.path and not self.socket.connected.is_set():  # ComfyUI may be restarting: cold
             return False
         if len(self.active) >= self.depth or (self.settings.refresh_worker and self.finished_jobs):
             return False
@@ -327,13 +333,24 @@ class Executor:
                 self.request_restart("comfyui_unresponsive", grace_s=self.settings.interrupt_grace_s)
                 return
         await self._read_catalog()
+        await self.warmup.ensure()  # it may have restarted: its models are gone
         await self.socket.connected.wait()
         self.comfy_ok.set()
         self.wake.set()
 
+    async def _warm_then_claim(self, resume: bool) -> None:
+        await self.warmup.ensure()
+        if resume:
+            self.comfy_ok.set()
+            self.wake.set()
+
     def _on_event(self, event: SocketEvent) -> None:
         if isinstance(event, Connected):
-            if not event.reconnect:
+            if self.warmup.path and (event.reconnect or event.failures):  # ComfyUI may have restarted: warm?
+                resume = self.comfy_ok.is_set() or not event.reconnect  # else _recover_availability resumes
+                self.comfy_ok.clear()
+                self.background.append(asyncio.create_task(self._warm_then_claim(resume), name="warm"))
+            elif not event.reconnect:
                 self.comfy_ok.set()
                 self.wake.set()
             for run in self.active:

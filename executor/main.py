@@ -40,7 +40,8 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     store = Store.from_settings(settings)
     executor = Executor(settings, store, comfyui_url=comfyui_url(settings, args),
                         worker_id=worker_id(settings),
-                        client_id=client_id(settings), comfyui_component=f"comfyui-{args.instance}")
+                        client_id=client_id(settings), comfyui_component=f"comfyui-{args.instance}",
+                        instance=args.instance)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, executor.stop)  # the handler only records the request

@@ -20,6 +20,7 @@ from executor.protocol import Event, parse_frame
 
 class Connected(msgspec.Struct, frozen=True):
     reconnect: bool  # True: frames may have been lost since the previous connection
+    failures: int = 0  # failed attempts right before this connection (ComfyUI may have restarted meanwhile)
 
 
 class Lost(msgspec.Struct, frozen=True):
@@ -52,10 +53,10 @@ class ComfySocket:
                 # both sides for a few bytes saved on a local link; previews are already compressed images)
                 async with connect(self.ws_url, max_size=None, open_timeout=10, ping_interval=20,
                                    ping_timeout=20, close_timeout=1, compression=None) as ws:
-                    self.ws, failures = ws, 0
+                    self.ws, failed, failures = ws, failures, 0
                     self.connected.set()
                     self.log.info("websocket_reconnected" if ever_connected else "websocket_connected")
-                    self.on_event(Connected(reconnect=ever_connected))
+                    self.on_event(Connected(reconnect=ever_connected, failures=failed))
                     ever_connected = True
                     await self._read(ws)
                 reason = "closed by ComfyUI"

@@ -30,6 +30,7 @@ from store.outbox import (
     WebhookSpec,
 )
 from store.store import Store
+from store.warmups import Warmup, WarmupState
 
 __all__ = [
     "DEFAULT_EVENTS",
@@ -59,6 +60,8 @@ __all__ = [
     "StoreError",
     "StoreFull",
     "StuckReset",
+    "Warmup",
+    "WarmupState",
     "WebhookFigures",
     "WebhookSpec",
 ]

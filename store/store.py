@@ -42,6 +42,7 @@ from store.rows import job_from_row as _job
 from store.rows import json_text as _json
 from store.sources import InputRef
 from store.wakeup import EVERY, Poker, Wake
+from store.warmups import Warmups
 
 # whom each write may concern (store.wakeup); a write not named here wakes every waiter. A write that may end
 # or start a job may have written a webhook event (the triggers of migration 0005): it wakes the delivery process
@@ -60,10 +61,12 @@ WAKES: dict[str, frozenset[Wake]] = {
     "record_operation": frozenset(), "count": frozenset(), "observe": frozenset(),
     "claim_remote": _HOOK, "mark_remote_sent": frozenset(), "set_remote_id": frozenset(),
     "forget_remote": frozenset(),
+    "warmup_started": frozenset(), "warmup_finished": frozenset(), "warmup_reset": frozenset(),
+    "clear_warmups": frozenset(),
 }
 
 
-class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, Remote, Room, Queue):
+class Store(Figures, Clients, Recovery, Registry, Outbox, Fetched, Operations, Remote, Warmups, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(

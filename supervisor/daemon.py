@@ -99,6 +99,7 @@ class Daemon:
         """Recover what this host's executors left running, then start ComfyUI and the transport."""
         try:
             self.store.clear_components()
+            self.store.clear_warmups()  # the last run's: every ComfyUI starts (and warms up) again
         except Exception as exc:  # a full disk: the rows are overwritten below, or when it has room again
             self.log.warning("component_write_deferred", error=repr(exc))
         self._set_component("supervisor", "running", pid=os.getpid())
@@ -138,6 +139,8 @@ class Daemon:
             proc, old, new = self.events.pop(0)
             self._report(proc, old, new)
             inst = self.by_executor.get(proc.name)
+            if proc.spec.kind == "comfyui" and proc.spec.instance is not None and old is S.RUNNING:
+                self._reset_warmup(proc.spec.instance)
             if inst and old in ALIVE and new not in ALIVE:
                 self._recover(inst, f"executor_{new}")
             if proc is self.transport and new is S.EXITED:  # a one-shot transport ran its test input
@@ -158,6 +161,13 @@ class Daemon:
             self.log.info("comfyui_refresh", instance=inst.index)
         if status != EXIT_RESTART or inst.comfyui.state is S.RUNNING:  # not one the supervisor already restarts
             inst.comfyui.restart()
+
+    def _reset_warmup(self, instance: int) -> None:
+        """This ComfyUI stopped running: its warm-up no longer counts (/ready) until its executor runs a new one."""
+        try:
+            self.store.warmup_reset(instance)
+        except Exception as exc:  # a full disk: /ready may call it warm until the next warm-up's row
+            self.log.warning("warmup_reset_failed", instance=instance, error=repr(exc))
 
     def _set_component(self, name: str, state: str, **fields: Any) -> None:
         """Record a component's state; a store that refuses (a full disk) gets it again every

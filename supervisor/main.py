@@ -15,6 +15,7 @@ from config import lean
 from config import webhooks as webhook_settings
 from config.logging import configure, get_logger
 from config.settings import Settings
+from config.workflow_file import WorkflowFileError, load_workflow
 from store import Store
 from store.disk import MB, Reserve, disk_free, is_full
 from supervisor import children, comfyui
@@ -36,6 +37,11 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
     if settings.comfyui_path and not settings.comfyui_url and not os.path.isfile(
             os.path.join(settings.comfyui_path, "main.py")):
         return f"COMFYUI_PATH={settings.comfyui_path} has no main.py"
+    if settings.warmup_workflow:
+        try:
+            load_workflow(settings.warmup_workflow)
+        except WorkflowFileError as exc:
+            return f"WARMUP_WORKFLOW={settings.warmup_workflow}: {exc}"
     if children.transport_spec(settings, {}, commands) is None:
         return "the transport's command is missing from this installation"
     if why := webhook_settings.problem(settings):

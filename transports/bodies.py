@@ -96,6 +96,30 @@ class BackupBody(msgspec.Struct, frozen=True):
     last_error: str | None
 
 
+class WarmupBody(msgspec.Struct, frozen=True):
+    """A ComfyUI instance's warm-up (WARMUP_WORKFLOW)."""
+
+    state: Annotated[str, Meta(description="pending (ComfyUI starting) | running | ok | failed")]
+    runs: Annotated[int, Meta(description="warm-ups started since the daemon started")]
+    failures: int
+    duration_s: Annotated[float | None, Meta(description="the last finished warm-up's duration")]
+    error: Annotated[dict[str, Any] | None, Meta(description="ComfyUI's error, when the last one failed")]
+    started_at: Timestamp
+    finished_at: Timestamp
+
+
+class ReadyBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Whether the daemon accepts work now; ``reasons`` says why not."""
+
+    status: Annotated[str, Meta(description="ready | not_ready (then HTTP 503)")]
+    # every field but status is left out for a caller without a valid key while API_KEY is set
+    reasons: list[str] = []
+    pending_jobs: int | None = None
+    max_queue_depth: Annotated[int | None, Meta(description="MAX_QUEUE_DEPTH (absent: no limit)")] = None
+    ready_instances: list[str] = []  # ComfyUI instances running, warmed up, with their executor running
+    warmup: dict[str, WarmupBody] = {}
+
+
 class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     status: Annotated[str, Meta(description="healthy | unhealthy (then HTTP 503)")]
     # every field but status is left out for a caller without a valid key while API_KEY is set
@@ -106,6 +130,7 @@ class HealthBody(msgspec.Struct, frozen=True, omit_defaults=True):
     warnings: list[str] = []  # e.g. the API open beyond loopback (API_KEY unset)
     disk: DiskBody | None = None
     backup: BackupBody | None = None  # only once the daemon took (or tried) a scheduled backup
+    warmup: dict[str, WarmupBody] = {}  # per ComfyUI instance, with WARMUP_WORKFLOW
 
 
 class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):

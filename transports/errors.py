@@ -32,3 +32,11 @@ class OverQuota(TransportError):
     def __init__(self, detail: str, *, retry_after_s: float, **extra: Any) -> None:
         super().__init__(detail, limit=detail.split(":", 1)[0], **extra)
         self.retry_after_s = retry_after_s
+
+
+class QueueFull(TransportError):
+    """Too many jobs are pending (MAX_QUEUE_DEPTH): try again later."""
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s, **extra)
+        self.retry_after_s = retry_after_s

@@ -23,14 +23,16 @@ from transports.bodies import (
     HealthBody,
     JobsPage,
     JobStats,
+    ReadyBody,
     ResetStuckBody,
     StatsBody,
     StatusBody,
     SubmitBody,
 )
 from transports.disk import RoomGate, disk_body, disk_problem
-from transports.errors import InvalidRequest, OutputNotFound, OverQuota
+from transports.errors import InvalidRequest, OutputNotFound, OverQuota, QueueFull
 from transports.limits import DEFAULT_LIMITS, Limits
+from transports.readiness import queue_full, queue_room, readiness, warmup_bodies
 from transports.render import OutputsMode, has_stored_outputs, linked, render_status, summary
 from transports.requests import JobRequest
 from transports.streaming import STREAM_OVER, BodyStream, output_stream, status_stream
@@ -77,7 +79,8 @@ class JobService:
                  default_timeout_s: float | None = None, poll_interval_s: float = 0.5, store_wakeup: bool = True,
                  node_lists: NodeLists | None = None, heartbeat_stale_s: float = 30.0,
                  limits: Limits = DEFAULT_LIMITS, open_store: Callable[[], Store] | None = None,
-                 webhooks: WebhookRules | None = None, inline_output_max_bytes: int = 0) -> None:
+                 webhooks: WebhookRules | None = None, inline_output_max_bytes: int = 0,
+                 max_queue_depth: int = 0, warmup: bool = False) -> None:
         self.store = store
         self.policy = PolicySource(store, node_lists or NodeLists())  # .current(): what a request is checked against
         self.max_images = max_images
@@ -90,7 +93,9 @@ class JobService:
         self.open_store = open_store or (lambda: Store(store.path, migrate_schema=False))
         self.watcher = JobWatcher(store, poll_interval_s=poll_interval_s, wakeup=store_wakeup)
         self.room = RoomGate(store)
-        self._batcher: Batcher[Submission, SubmitBody | OverQuota] = Batcher(self._submit_many)
+        self.max_queue_depth = max_queue_depth  # MAX_QUEUE_DEPTH: pending jobs at which submits are refused
+        self.warmup = warmup  # WARMUP_WORKFLOW is set: an instance is ready only once warmed up
+        self._batcher: Batcher[Submission, SubmitBody | OverQuota | QueueFull] = Batcher(self._submit_many)
 
     # --- jobs ----------------------------------------------------------------------------------------------
 
@@ -101,18 +106,26 @@ class JobService:
                 "references": request.references}
 
     def submit(self, request: JobRequest, owner: str = DEFAULT_OWNER) -> SubmitBody:
-        """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room."""
+        """Commit the job; only then is its id returned. Raises StoreFull (nothing written) without room, and
+        QueueFull when MAX_QUEUE_DEPTH jobs are pending."""
+        if queue_room(self.store, self.max_queue_depth) == 0:
+            raise queue_full(self.max_queue_depth)
         with self.room.for_jobs():
             job = self.store.create_job(**self._spec(request, owner))
         return SubmitBody(job_id=job.id, status=job.status)
 
-    def _submit_many(self, submissions: list[Submission]) -> list[SubmitBody | OverQuota]:
-        """One commit for all; a client's submissions beyond its ``max_pending`` are refused, in order (this
-        process is the only one that submits for named clients, and this runs on its loop: exact)."""
+    def _submit_many(self, submissions: list[Submission]) -> list[SubmitBody | OverQuota | QueueFull]:
+        """One commit for all; submissions beyond the queue's room (MAX_QUEUE_DEPTH) or beyond a client's
+        ``max_pending`` are refused, in order (this process is the only one that submits for named clients, and
+        this runs on its loop: exact)."""
+        room = queue_room(self.store, self.max_queue_depth)
         pending: dict[str, int] = {}
-        answers: list[SubmitBody | OverQuota | None] = []
+        answers: list[SubmitBody | OverQuota | QueueFull | None] = []
         accepted: list[Submission] = []
         for sub in submissions:
+            if room is not None and len(accepted) >= room:
+                answers.append(queue_full(self.max_queue_depth))
+                continue
             if sub.max_pending is not None:
                 n = pending[sub.owner] if sub.owner in pending else self.store.pending_of(sub.owner)
                 if n >= sub.max_pending:
@@ -122,6 +135,8 @@ class JobService:
                 pending[sub.owner] = n + 1
             answers.append(None)
             accepted.append(sub)
+        if not accepted:
+            return [answer for answer in answers if answer is not None]
         with self.room.for_jobs():
             jobs = iter(self.store.create_jobs([self._spec(sub.request, sub.owner) for sub in accepted]))
         return [answer or SubmitBody(job_id=(job := next(jobs)).id, status=job.status) for answer in answers]
@@ -130,12 +145,12 @@ class JobService:
                              max_pending: int | None = None, max_priority: int | None = None) -> SubmitBody:
         """Like ``submit``; submissions of the same loop turn share one commit (see transports.batching).
         Raises OverQuota when ``owner`` already has ``max_pending`` pending jobs, or asks for a priority above
-        ``max_priority``."""
+        ``max_priority``; QueueFull when MAX_QUEUE_DEPTH jobs are pending."""
         if max_priority is not None and request.priority > max_priority:
             raise OverQuota(f"max_priority: this key may ask for priority {max_priority} at most",
                             retry_after_s=60, priority=request.priority)
         answer = await self._batcher(Submission(request, owner, max_pending))
-        if isinstance(answer, OverQuota):
+        if isinstance(answer, OverQuota | QueueFull):
             raise answer
         return answer
 
@@ -238,12 +253,18 @@ class JobService:
                           for c in self.store.components()}
             disk = disk_body(self.store)
             backup = backup_body(self.store)
+            warmup = warmup_bodies(self.store)
         except Exception as exc:  # any failure to read the store means unhealthy, never a 500
             return HealthBody(status="unhealthy", database_path=self.store.path,
                               detail=f"store unreadable: {type(exc).__name__}: {exc}")
         reason = disk_problem(disk, self.store.path) or unhealthy_reason(components)
         return HealthBody(status="unhealthy" if reason else "healthy", database_path=self.store.path,
-                          job_stats=stats, components=components, detail=reason, disk=disk, backup=backup)
+                          job_stats=stats, components=components, detail=reason, disk=disk, backup=backup,
+                          warmup=warmup)
+
+    def ready(self) -> ReadyBody:
+        """Whether a job submitted now is taken and run soon (transports.readiness); ``reasons`` if not."""
+        return readiness(self.store, warmup=self.warmup, max_queue_depth=self.max_queue_depth)
 
     def stats(self, include_recent: bool = False, limit: int = 10, owner: str | None = None) -> StatsBody:
         """Counts of every job; ``clients`` breaks them down by client (only ``owner``'s when given), and the

@@ -263,6 +263,30 @@ SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE j
 -- name: output_ref
 SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE job_id = :job_id AND idx = :idx;
 
+-- name: warmup_started
+-- an executor starts the warm-up of its ComfyUI: the last duration is kept until this one ends
+INSERT INTO warmups (instance, worker_id, state, runs, started_at, updated_at)
+VALUES (:instance, :worker_id, 'running', 1, :now, :now)
+ON CONFLICT (instance) DO UPDATE SET worker_id = excluded.worker_id, state = 'running', runs = runs + 1,
+    started_at = excluded.started_at, error = NULL, updated_at = excluded.updated_at;
+
+-- name: warmup_finished
+-- running -> ok | failed, only for the warm-up this worker started (the supervisor may have reset it meanwhile)
+UPDATE warmups SET state = :state, finished_at = :now, duration_s = :duration_s, error = :error,
+    failures = failures + (:state = 'failed'), updated_at = :now
+WHERE instance = :instance AND worker_id = :worker_id AND state = 'running';
+
+-- name: warmup_reset
+-- ok | failed | running -> pending: that ComfyUI stopped running, a new warm-up must follow its restart
+UPDATE warmups SET state = 'pending', updated_at = :now WHERE instance = :instance AND state <> 'pending';
+
+-- name: delete_warmups
+DELETE FROM warmups;
+
+-- name: list_warmups
+SELECT instance, worker_id, state, runs, failures, started_at, finished_at, duration_s, error, updated_at
+FROM warmups ORDER BY instance;
+
 -- name: cancel_all_pending
 -- pending -> cancelled, every pending job at once (RunPod's /purge-queue); running jobs are left alone
 UPDATE jobs SET status = 'cancelled', completed_at = :now, cancel_requested = 1,

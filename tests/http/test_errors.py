@@ -7,6 +7,7 @@ from litestar.testing import TestClient
 
 ROUTES = {"/run": {"post"}, "/runsync": {"post"}, "/status/{job_id}": {"get"}, "/cancel/{job_id}": {"post"},
           "/jobs": {"get"}, "/jobs/{job_id}/outputs/{index}": {"get"}, "/health": {"get"}, "/stats": {"get"},
+          "/ready": {"get"},
           "/admin/cleanup": {"post"}, "/admin/reset-stuck": {"post"}, "/admin/job/{job_id}": {"delete"},
           "/jobs/{job_id}/webhooks": {"get"}, "/jobs/{job_id}/webhooks/redeliver": {"post"}, "/metrics": {"get"}}
 ROUTES |= {f"/v2/{{endpoint_id}}/{path}": methods for path, methods in {  # RunPod's endpoint API

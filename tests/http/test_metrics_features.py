@@ -31,6 +31,8 @@ def test_feature_figures_are_in_metrics(make_client: MakeClient, store: Store, t
         for _ in range(n):
             assert client.post("/run", json={"workflow": WORKFLOW}, headers={"X-API-Key": key}).status_code == 200
     store.record_operation("backup_completed", path="/backups/x")
+    store.warmup_started(0, "w0")
+    store.warmup_finished(0, "w0", duration_s=1.25)
     store.record_operation("memory_restart", rss_mb=9000)
     text = client.get("/metrics").text
     after = samples(text)
@@ -40,6 +42,9 @@ def test_feature_figures_are_in_metrics(make_client: MakeClient, store: Store, t
     assert after[("comfyui_worker_operations_total", (("operation", "memory_restart"),))] == 1
     assert after[("comfyui_worker_operation_last_timestamp_seconds", (("operation", "backup_completed"),))] > 0
     assert ("comfyui_worker_webhooks_delivered_total", ()) in after
+    assert after[("comfyui_worker_warmup_duration_seconds", (("instance", "0"),))] == 1.25
+    assert after[("comfyui_worker_warmup_state", (("instance", "0"), ("state", "ok")))] == 1
+    assert after[("comfyui_worker_warmup_runs_total", (("instance", "0"),))] == 1
     assert after[("comfyui_worker_place_running_jobs", (("place", "local"),))] == 0
     assert after[("comfyui_worker_place_jobs_total", (("outcome", "completed"), ("place", "local")))] == 0
     checked = promtool_check(text)

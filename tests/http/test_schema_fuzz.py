@@ -36,12 +36,15 @@ def _operations(server: Server) -> list[Any]:
 
 def test_every_operation_conforms_to_the_schema(server: Server) -> None:
     operations = _operations(server)
-    assert len(operations) == 11 + 9 + 2 + 1  # the seed's and ours; /v2 (status, stream: GET, POST); webhooks; /metrics
+    assert len(operations) == 12 + 9 + 2 + 1  # the seed's and ours (/ready); /v2 (status, stream: GET, POST);
+    # webhooks (history, redeliver); /metrics
     for operation in operations:
 
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: Any) -> None:
-            case.call_and_validate(checks=CHECKS)
+            # /ready answers its documented 503 here: no supervisor, so no ComfyUI is known
+            checks = CHECKS[1:] if case.operation.path == "/ready" else CHECKS
+            case.call_and_validate(checks=checks)
 
         check()

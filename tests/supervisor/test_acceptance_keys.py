@@ -113,6 +113,11 @@ def _public(k: Keys, job: str) -> None:
     assert job not in json.dumps(body)
 
 
+def _ready(k: Keys, job: str) -> None:  # readiness: states and counts, no job
+    response = k.call("bob", "GET", "/ready")
+    assert response.status_code == 200 and job not in response.text
+
+
 def _metrics(k: Keys, job: str) -> None:  # aggregate figures only: no job, no path a client chose
     response = k.call("bob", "GET", "/metrics")
     assert response.status_code == 200 and job not in response.text
@@ -162,6 +167,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/runsync"): _runsync,
     ("GET", "/health"): _public,
     ("GET", "/metrics"): _metrics,
+    ("GET", "/ready"): _ready,
     ("POST", "/admin/cleanup"): _admin("POST", "/admin/cleanup"),
     ("POST", "/admin/reset-stuck"): _admin("POST", "/admin/reset-stuck"),
     ("DELETE", "/admin/job/{job_id}"): _admin("DELETE", "/admin/job/{job_id}"),

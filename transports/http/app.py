@@ -95,7 +95,9 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
                                        limits=Limits.from_settings(settings),
                                        inline_output_max_bytes=int(settings.inline_output_max_mb * 2**20),
                                        open_store=lambda: Store.from_settings(settings, migrate_schema=False),
-                                       webhooks=WebhookRules.from_settings(settings))
+                                       webhooks=WebhookRules.from_settings(settings),
+                                       max_queue_depth=settings.max_queue_depth,
+                                       warmup=bool(settings.warmup_workflow))
         services.append(app.state.service)
         if freeze_gc:
             lean.trim()  # collects, and gives start-up garbage back to the system

@@ -18,7 +18,7 @@ from litestar.status_codes import (
 
 from config.logging import get_logger
 from store import InvalidTransition, JobNotFound, StoreFull
-from transports.errors import InvalidRequest, OutputNotFound, OverQuota, UnknownEndpoint
+from transports.errors import InvalidRequest, OutputNotFound, OverQuota, QueueFull, UnknownEndpoint
 
 _DOMAIN: dict[type[Exception], int] = {
     JobNotFound: HTTP_404_NOT_FOUND,
@@ -28,6 +28,7 @@ _DOMAIN: dict[type[Exception], int] = {
     InvalidRequest: HTTP_400_BAD_REQUEST,
     OverQuota: HTTP_429_TOO_MANY_REQUESTS,
     StoreFull: HTTP_507_INSUFFICIENT_STORAGE,  # a full disk is the operator's to fix, not a server bug
+    QueueFull: HTTP_429_TOO_MANY_REQUESTS,  # MAX_QUEUE_DEPTH jobs pending: with Retry-After
 }
 
 
@@ -71,7 +72,7 @@ def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     status, body = _content(exc)
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
-    if isinstance(exc, OverQuota):
+    if isinstance(exc, OverQuota | QueueFull):  # a key's limit, or MAX_QUEUE_DEPTH
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     if status >= HTTP_500_INTERNAL_SERVER_ERROR and not isinstance(exc, StoreFull):
         get_logger().error("http_unhandled_error", method=request.method, path=request.url.path,

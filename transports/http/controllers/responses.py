@@ -15,8 +15,8 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         404: "no such job (or output)",
         409: "the job is not in a state this operation may leave",
         413: "request body larger than MAX_REQUEST_MB",
-        429: "over one of this key's limits (requests_per_second, max_pending, max_priority, max_request_mb): "
-             "Retry-After says when to try again, the detail names the limit",
+        429: "over one of this key's limits (requests_per_second, max_pending, max_priority, max_request_mb), or "
+             "MAX_QUEUE_DEPTH jobs pending: Retry-After says when to try again, the detail names the limit",
         415: "a body that is not JSON (Content-Type must be application/json)",
         416: "a Range header that is malformed or starts past the output's end (Content-Range: bytes */<size>)",
         503: "unhealthy",

@@ -1,4 +1,4 @@
-"""Monitoring: /health (open even with API keys: then its details need a key) and /stats."""
+"""Monitoring: /health and /ready (open even with API keys: then their details need a key) and /stats."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from transports.bodies import HealthBody, StatsBody
+from transports.bodies import HealthBody, ReadyBody, StatsBody
 from transports.http.clients import Caller
 from transports.http.controllers.responses import errors
 from transports.service import JobService
@@ -37,6 +37,18 @@ class SystemController(Controller):
             body = msgspec.structs.replace(body, warnings=warnings)
         code = HTTP_200_OK if body.status == "healthy" else HTTP_503_SERVICE_UNAVAILABLE
         return Response(body if details else HealthBody(status=body.status), status_code=code)
+
+    @get("/ready", sync_to_thread=False, opt={"public": True}, security=[{}],
+         responses={503: ResponseSpec(ReadyBody, description="not ready", generate_examples=False)})
+    def ready(self, service: Service, details: NamedDependency[bool]) -> Response[ReadyBody]:
+        """Whether the daemon accepts work now: 503 with ``reasons`` unless a ComfyUI is running (and warmed up,
+        with WARMUP_WORKFLOW), the store is writable and above MIN_FREE_DISK_MB, and fewer than MAX_QUEUE_DEPTH
+        jobs are pending. For load balancers and autoscalers; /health says whether anything is down.
+
+        With API_KEY set, a caller without a valid key gets the status only (same HTTP status)."""
+        body = service.ready()
+        code = HTTP_200_OK if body.status == "ready" else HTTP_503_SERVICE_UNAVAILABLE
+        return Response(body if details else ReadyBody(status=body.status), status_code=code)
 
     @get("/stats", sync_to_thread=False, responses=errors(400, 401, 403))
     def stats(self, service: Service, caller: NamedDependency[Caller], include_recent: FromQuery[bool] = False,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from store import JobStatus, Store
+from store import JobStatus, Store, WarmupState
 from store.operations import OPERATIONS  # every action, reported from 0 so rate() sees its first
 from transports.http.metrics.store_figures import PREFIX
 
@@ -23,7 +23,7 @@ class FeatureCollector:
         try:
             store = self.store()
             families = [*self._webhooks(store), *self._operations(store), *self._clients(store),
-                        *self._places(store)]
+                        *self._places(store), *self._warmups(store)]
         except Exception:  # StoreCollector reports an unreadable store (store_readable 0)
             return
         yield from families
@@ -78,3 +78,23 @@ class FeatureCollector:
                 ended.add_metric([place, outcome], counts.get(outcome, 0))
         yield running
         yield ended
+
+    def _warmups(self, store: Store) -> Iterator[Metric]:
+        """WARMUP_WORKFLOW: each instance's warm-up state, runs, failures and the last one's duration. The runs
+        and failures count since the daemon started (the table is cleared at start: a counter reset)."""
+        warmups = store.warmups()
+        state = GaugeMetricFamily(PREFIX + "warmup_state", "1 for each ComfyUI instance's warm-up state",
+                                  labels=["instance", "state"])
+        runs = CounterMetricFamily(PREFIX + "warmup_runs", "Warm-ups started", labels=["instance"])
+        failures = CounterMetricFamily(PREFIX + "warmup_failures", "Warm-ups that failed", labels=["instance"])
+        duration = GaugeMetricFamily(PREFIX + "warmup_duration_seconds", "How long the last finished warm-up "
+                                     "took", labels=["instance"])
+        for warm in warmups:
+            instance = str(warm.instance)
+            for name in WarmupState:
+                state.add_metric([instance, str(name)], 1 if warm.state is name else 0)
+            runs.add_metric([instance], warm.runs)
+            failures.add_metric([instance], warm.failures)
+            if warm.duration_s is not None:
+                duration.add_metric([instance], warm.duration_s)
+        yield from (state, runs, failures, duration)

@@ -171,4 +171,5 @@ def test_job_list_and_recent_stats_never_read_the_workflow(client: TestClient[Li
     assert len(client.get("/jobs", params={"status": "pending", "limit": 2}).json()["jobs"]) == 2
     recent = client.get("/stats", params={"include_recent": True}).json()["recent_jobs"]
     assert {job["id"] for job in recent} == ids
-    assert len(log.job_reads()) == 4 and log.reading_requests() == []  # /stats: per status, and per client
+    # /stats: per status, per client and per place (running jobs, on their index)
+    assert len(log.job_reads()) == 5 and log.reading_requests() == []

@@ -264,7 +264,11 @@ def test_audit_log_and_table_hold_what_was_done(keyed: Keys) -> None:
     assert [e for e in entries if e[1].startswith("keys.")] == [
         (entries[0][0], "keys.add", name) for name in ("alice", "bob", "boss", "carol", "dave")]
     assert ("boss", "admin.cleanup", None) in entries and ("boss", "admin.delete_job", job) in entries
-    lines = [r for r in keyed.daemon.events("http_request") if r.get("method") in ("POST", "DELETE")]
+    def written() -> list[dict[str, Any]]:  # the access line follows the answer: it may still be on its way
+        return [r for r in keyed.daemon.events("http_request") if r.get("method") in ("POST", "DELETE")]
+
+    keyed.daemon.wait_for(lambda: any(r["path"] == f"/admin/job/{job}" for r in written()), 10, "the access log")
+    lines = written()
     submit = next(r for r in lines if r["path"] == "/run" and r.get("job_id") == job)
     assert submit["client"] == "alice" and submit["status"] == 200
     delete = next(r for r in lines if r["path"] == f"/admin/job/{job}")

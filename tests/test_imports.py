@@ -46,14 +46,17 @@ SERVERS = {"litestar", "uvicorn", "uvloop", "httptools", "starlette", "fastapi",
 CLI_EXTRAS = {"click"}
 
 FORBIDDEN: dict[str, set[str]] = {
+    # ssl: its only TLS would be the probe of an https COMFYUI_URL
     "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | {"anyio", "websockets",
-                                                                                      "executor", "transports"},
+                                                                                      "executor", "transports",
+                                                                                      "ssl", "_ssl"},
     "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"aiohttp", "requests", "transports",
                                                                      "attr"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",
                                                          "websockets"},
-    # the SDK's command line: its SSH tools
-    "runpod": CONSOLE_EXTRAS | NO_BUCKET | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
+    # the SDK's command line: its SSH tools; uvicorn's WebSocket protocols (the SDK's API has no WebSocket route)
+    "runpod": CONSOLE_EXTRAS | NO_BUCKET | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke",
+                                            "websockets", "wsproto"},
 }
 # a child needs the package `supervisor` only for the command line that started it
 CHILD_SUPERVISOR_MODULES = {"supervisor", "supervisor.cli", "supervisor.__main__"}

@@ -1,0 +1,40 @@
+"""config.lean.hide_tls: the supervisor loads ssl only when COMFYUI_URL needs it (each case in a fresh process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import sys
+from config import lean
+lean.hide_tls(sys.argv[1] or None)
+import asyncio  # asyncio runs without ssl
+print("ssl" if sys.modules.get("ssl") is not None else "no-ssl")
+"""
+
+
+def loaded(urls: str) -> str:
+    out = subprocess.run([sys.executable, "-c", PROBE, urls], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("urls", ["", "http://127.0.0.1:8188", "http://a:1, http://b:2"])
+def test_without_an_https_comfyui_ssl_is_never_loaded(urls: str) -> None:
+    assert loaded(urls) == "no-ssl"
+
+
+@pytest.mark.parametrize("urls", ["https://comfy.example:443", "http://a:1,HTTPS://b:2", " https://c"])
+def test_an_https_comfyui_keeps_ssl(urls: str) -> None:
+    assert loaded(urls) == "ssl"
+
+
+def test_an_https_probe_still_works_after_hiding_nothing() -> None:
+    """With an https URL the supervisor's probe can build its TLS connection (ssl imports and works)."""
+    probe = ("import sys\nfrom config import lean\nlean.hide_tls('https://x')\n"
+             "import ssl\nprint(type(ssl.create_default_context()).__name__)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "SSLContext", out.stderr

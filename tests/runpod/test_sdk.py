@@ -88,10 +88,15 @@ def test_sdk_messages_below_its_level_are_dropped_before_any_copy(monkeypatch: p
     from runpod.serverless.modules.rp_logger import LOG_LEVELS
 
     from tests.supervisor.fakes import RecordingLog
+    from transports.runpod.redact import redact
 
     redacted: list[str] = []
-    real = sdk.redact
-    monkeypatch.setattr(sdk, "redact", lambda message: redacted.append(message) or real(message))
+
+    def counted(message: str) -> str:
+        redacted.append(message)
+        return redact(message)
+
+    monkeypatch.setattr("transports.runpod.sdk.redact", counted)
 
     class SdkLogger:
         level = "INFO"

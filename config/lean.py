@@ -40,11 +40,13 @@ def hide(role: str) -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
-def hide_tls(urls: str | None) -> None:
-    """For the supervisor, whose only TLS is its probe of an ``https`` COMFYUI_URL: without one, ``ssl`` is
-    hidden (libssl's start-up: ~5 MB; asyncio works without it). Call before asyncio is imported."""
+def hide_openssl(urls: str | None) -> None:
+    """For the supervisor, whose only TLS is its probe of an ``https`` COMFYUI_URL: without one, ``ssl`` and
+    OpenSSL's hashes (``_hashlib``; hashlib falls back to its own sha256) are hidden, so libcrypto is never
+    loaded (~5 MB; asyncio works without ssl). Call before asyncio or hashlib is imported."""
     if not any(url.strip().lower().startswith("https:") for url in (urls or "").split(",")):
-        sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
+        for name in ("ssl", "_hashlib"):
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def trim() -> None:

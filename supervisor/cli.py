@@ -66,7 +66,7 @@ def entry_point() -> None:
     command = _command(sys.argv[1:]) or ""
     lean.hide(command)  # this process is that command: it never imports their extras
     if command == "run":
-        lean.hide_tls(os.environ.get("COMFYUI_URL"))
+        lean.hide_openssl(os.environ.get("COMFYUI_URL"))
     sys.exit(main())
 
 

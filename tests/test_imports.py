@@ -46,10 +46,10 @@ SERVERS = {"litestar", "uvicorn", "uvloop", "httptools", "starlette", "fastapi",
 CLI_EXTRAS = {"click"}
 
 FORBIDDEN: dict[str, set[str]] = {
-    # ssl: its only TLS would be the probe of an https COMFYUI_URL
+    # ssl, _hashlib (libcrypto): its only TLS would be the probe of an https COMFYUI_URL
     "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | {"anyio", "websockets",
                                                                                       "executor", "transports",
-                                                                                      "ssl", "_ssl"},
+                                                                                      "ssl", "_ssl", "_hashlib"},
     "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"aiohttp", "requests", "transports",
                                                                      "attr"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",

@@ -295,7 +295,8 @@ def executor_part(jobs: int, profile: str | None, upload: bool = False) -> None:
                 proc.terminate()
                 proc.wait(10)
         lines = collections.Counter(str(json.loads(raw).get("level")) for raw in log_path.read_text().splitlines())
-    print(f"executor in-process: {jobs} {'W3 (780 KB in and out)' if upload else 'trivial'} jobs, ComfyUI {'attached' if ATTACH else 'real' if REAL else 'fake'}")
+    kind = "W3 (780 KB in and out)" if upload else "trivial"
+    print(f"executor in-process: {jobs} {kind} jobs, ComfyUI {'attached' if ATTACH else 'real' if REAL else 'fake'}")
     print(f"  CPU ms per job: {result['cpu_ms'] / jobs:.2f}")
     print(f"  ComfyUI requests per job: {per_job(dict(result['requests']), jobs)}  "
           f"total {sum(result['requests'].values()) / jobs:.2f}")

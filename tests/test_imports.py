@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.executor.conftest import load_workflow
+from tests.http.conftest import b64
 from tests.runpod.daemon import ServerlessDaemon, Webhook
 from tests.supervisor.harness import RunningDaemon
 
@@ -50,8 +52,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | {"anyio", "websockets",
                                                                                       "executor", "transports",
                                                                                       "ssl", "_ssl", "_hashlib"},
+    # httpx: uploads are encoded by executor.multipart
     "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | {"aiohttp", "requests", "transports",
-                                                                     "attr"},
+                                                                     "attr", "httpx", "httpcore"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | {"fastapi", "pydantic", "runpod", "attr", "executor",
                                                          "websockets"},
     # the SDK's command line: its SSH tools; uvicorn's WebSocket protocols (the SDK's API has no WebSocket route)
@@ -107,6 +110,9 @@ def test_http_mode_processes_import_only_their_role(tmp_path: Path, dumps: tuple
         daemon.wait_ready()
         response = daemon.client.post(f"{daemon.url}/runsync", json={"workflow": _workflow(1)})
         assert response.json()["status"] == "completed", response.text
+        upload = daemon.client.post(f"{daemon.url}/runsync", json={"workflow": load_workflow("in.png"),
+                                                                    "images": [{"name": "in.png", "image": b64()}]})
+        assert upload.json()["status"] == "completed", upload.text
         assert daemon.client.get(f"{daemon.url}/status/{response.json()['job_id']}").status_code == 200
         stop(daemon)
     finally:

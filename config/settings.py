@@ -23,6 +23,8 @@ Origins = Annotated[str, Meta(pattern=r"^\s*(\*|https?://[^/,\s]+)\s*(,\s*(\*|ht
                               extra={"expected": "comma-separated origins such as https://app.example.com "
                                                  "(scheme://host[:port], no path), or *",
                                      "example": "https://app.example.com, http://localhost:3000"})]
+EndpointId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                 extra={"expected": "1-64 letters, digits, '-' or '_' (a RunPod endpoint id)"})]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -111,6 +113,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- HTTP transport -------------------------------------------------------------------------------------
     api_key: Annotated[str | None, _d("set: every route but /health needs this bearer key")] = None
     admin_api_key: Annotated[str | None, _d("set: /admin/* needs this key instead")] = None
+    api_keys_file: Annotated[str | None, _d("TOML/JSON file of named client keys (re-read when it changes)")] = None
+    key_default_requests_per_second: Annotated[PosInt | None, _d("a named key's request rate unless it sets "
+                                                                   "its own (429 beyond)")] = None
+    key_default_max_pending: Annotated[NonNegInt | None, _d("a named key's most pending jobs unless it sets its "
+                                                            "own (429 beyond)")] = None
+    key_default_max_priority: Annotated[int | None, _d("a named key's highest job priority unless it sets its "
+                                                       "own (429 beyond)")] = None
+    key_default_max_request_mb: Annotated[PosFloat | None, _d("a named key's largest request in MB unless it "
+                                                              "sets its own (429 beyond)")] = None
     max_request_mb: Annotated[PosFloat, _d("request body limit in MB (413 beyond)")] = 100.0
     max_images: Annotated[NonNegInt, _d("most input images in one request")] = 32
     max_image_pixels: Annotated[PosInt, _d("most pixels of one input image (a frame), from its header")] = (
@@ -129,6 +140,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         10.0
     )
     http_body_min_rate: Annotated[NonNegInt, _d("bytes/s a request body must average over each window")] = 1024
+    v2_endpoint_id: Annotated[EndpointId | None, _d(
+        "RunPod-style routes /v2/{endpoint_id}/...: set, only this id is served (another is 404); unset, any")] = None
     http_max_connections: Annotated[PosInt, _d("open connections at most; beyond, the oldest slow/idle is closed")] = (
         8192
     )

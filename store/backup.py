@@ -15,7 +15,7 @@ import time
 import apsw
 import msgspec
 
-from store.connection import connect
+from store.connection import connect, create_private
 from store.errors import StoreError
 
 
@@ -69,6 +69,7 @@ def _copy(source: str, partial: str, busy_timeout_ms: int) -> tuple[int, list[st
     _remove(partial)
     src = connect(source, busy_timeout_ms=busy_timeout_ms)
     try:
+        create_private(partial)  # a backup holds every job: readable by this user only
         dest = apsw.Connection(partial)
         try:
             with dest.backup("main", src, "main") as step:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Literal
 
 import apsw
@@ -24,6 +24,7 @@ def connect(path: str, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: 
     """A connection for one thread (apsw connections must not be shared across threads)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    create_private(path)
     conn = apsw.Connection(path)
     conn.set_busy_handler(_FairBusyHandler(busy_timeout_ms / 1000))
     conn.execute("PRAGMA journal_mode = WAL")
@@ -36,6 +37,13 @@ def connect(path: str, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: 
     if limit := os.environ.get(TEST_MAX_PAGE_COUNT_ENV):
         conn.execute(f"PRAGMA max_page_count = {int(limit)}")
     return conn
+
+
+def create_private(path: str) -> None:
+    """Create the database file readable by this user only, if it does not exist: SQLite gives its -wal and
+    -shm files the database file's permissions, so the jobs (workflows, inputs, outputs) stay private."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class _FairBusyHandler:

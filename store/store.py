@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from store.clients import DEFAULT_OWNER, Clients
 from store.connection import Synchronous, connect, migrate, write_transaction
 from store.disk import MB, FreeSpace, Reserve, disk_free
 from store.errors import InvalidTransition, JobNotFound
@@ -26,6 +27,7 @@ from store.model import (
     Progress,
 )
 from store.queries import queries
+from store.queue import Queue
 from store.recovery import Recovery
 from store.registry import Registry
 from store.room import Room, writes
@@ -85,13 +87,13 @@ WAKES: dict[str, frozenset[Wake]] = {
     "release": frozenset({Wake.JOBS}),
     "requeue": EVERY, "_recover": EVERY, "reset_stuck": EVERY,  # requeued, or failed with no attempt left
     "_finish": frozenset({Wake.ENDS}), "cancel": frozenset({Wake.ENDS}), "delete_job": frozenset({Wake.ENDS}),
-    "_cleanup": frozenset({Wake.ENDS}), "_evict": frozenset(),
+    "_cleanup": frozenset({Wake.ENDS}), "purge_pending": frozenset({Wake.ENDS}), "_evict": frozenset(),
     "claim": frozenset(), "heartbeat": frozenset(), "record_progress": frozenset(),
-    "set_component": frozenset(), "clear_components": frozenset(),
+    "set_component": frozenset(), "clear_components": frozenset(), "audit": frozenset(),
 }
 
 
-class Store(Recovery, Registry, Room):
+class Store(Clients, Recovery, Registry, Room, Queue):
     """Owns one connection; make one Store per thread or process."""
 
     def __init__(
@@ -110,6 +112,7 @@ class Store(Recovery, Registry, Room):
         self.conn = connect(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
         self.clock = clock
         self.q = queries()
+        self.cq = queries("clients.sql")
         self.min_free_bytes = min_free_bytes
         self.free_space = free_space
         self.reserve = Reserve(path, reserve_bytes, free_space)
@@ -158,10 +161,11 @@ class Store(Recovery, Registry, Room):
         priority: int = 0,
         max_attempts: int = 3,
         timeout_s: float | None = None,
+        owner: str = DEFAULT_OWNER,
     ) -> Job:
         with write_transaction(self.conn):
             return self._insert_job(workflow, images=images, options=options, priority=priority,
-                                    max_attempts=max_attempts, timeout_s=timeout_s)
+                                    max_attempts=max_attempts, timeout_s=timeout_s, owner=owner)
 
     def get_job(self, job_id: str) -> Job:
         rows = self._rows("get_job", id=job_id)
@@ -206,8 +210,11 @@ class Store(Recovery, Registry, Room):
         return {row[0]: _info(row) for row in self._rows("job_infos", ids=_json(list(job_ids)))}
 
     def list_job_infos(self, status: JobStatus | None = None, limit: int = 50,
-                       cursor: str | None = None) -> InfoPage:
-        """``list_jobs`` without the requests (what a job list shows)."""
+                       cursor: str | None = None, owner: str | None = None) -> InfoPage:
+        """``list_jobs`` without the requests (what a job list shows); only ``owner``'s jobs when given."""
+        if owner is not None:
+            return self.list_job_infos_of(owner, None if status is None else str(status), limit,
+                                          decode_cursor(cursor) if cursor else None, _info, encode_cursor)
         before_created, before_id = decode_cursor(cursor) if cursor else (_FAR_FUTURE, "")
         params = {"before_created": before_created, "before_id": before_id, "limit": limit + 1}
         if status is None:
@@ -340,6 +347,8 @@ class Store(Recovery, Registry, Room):
             # not the one whose commit trips the automatic checkpoint
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             if n < batch:
+                with write_transaction(self.conn):  # the audit table is kept like finished jobs
+                    self.conn.execute(self.cq["cleanup_audit"], {"cutoff": cutoff})
                 return
             time.sleep(pause_s)  # let waiting writers in between batches
 
@@ -365,13 +374,13 @@ class Store(Recovery, Registry, Room):
 
     def _insert_job(self, workflow: dict[str, Any], *, images: Iterable[InputImage] = (),
                     options: dict[str, Any] | None = None, priority: int = 0, max_attempts: int = 3,
-                    timeout_s: float | None = None) -> Job:
+                    timeout_s: float | None = None, owner: str = DEFAULT_OWNER) -> Job:
         job_id, now = str(uuid.uuid4()), self.clock()
         # options first: a secret among them stays on the row's own page, which secure_delete wipes when scrubbed
         request = {"options": options or {}, "workflow": workflow}
         self.conn.execute(self.q["insert_job"], {
             "id": job_id, "priority": priority, "request": _json(request), "created_at": now,
-            "max_attempts": max_attempts, "timeout_s": timeout_s,
+            "max_attempts": max_attempts, "timeout_s": timeout_s, "owner": owner,
         })
         for idx, image in enumerate(images):
             self.conn.execute(self.q["insert_input"],

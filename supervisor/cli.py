@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "http": ("transports.http.main", "serve the HTTP API on API_HOST:API_PORT against SQLITE_DB_PATH"),
     "runpod": ("transports.runpod.main", "be a RunPod serverless worker (SERVE_API_LOCALLY: its local API)"),
     "submit": ("transports.client.submit_command", "send a workflow to a running daemon; --wait follows it"),
+    "keys": ("config.keys_command", "add, list or revoke the named API keys of API_KEYS_FILE"),
     "backup": ("store.backup_command", "copy SQLITE_DB_PATH to PATH, consistently, while the daemon runs"),
 }
 

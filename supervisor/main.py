@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from config import keys as keyfile
 from config import lean
 from config.logging import configure, get_logger
 from config.settings import Settings
@@ -40,6 +41,11 @@ def problem(settings: Settings, commands: dict[str, object]) -> str | None:
         comfyui.gpu_ids(settings)
     except ValueError as exc:
         return str(exc)
+    if settings.http_api_mode and settings.api_keys_file:
+        try:
+            keyfile.read(settings.api_keys_file)
+        except keyfile.KeysFileError as exc:
+            return f"API_KEYS_FILE={exc}"
     if settings.comfyui_path and not settings.comfyui_url:
         try:
             for i in range(settings.comfyui_instances):

@@ -103,6 +103,7 @@ class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):
     cancelled_jobs: int
     recent_jobs: list[JobSummary] | None = None
     disk: DiskBody | None = None
+    clients: dict[str, JobStats] | None = None  # per client (named API key); a user's key sees only its own
 
 
 class CleanupBody(msgspec.Struct, frozen=True):

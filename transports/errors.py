@@ -20,3 +20,15 @@ class InvalidRequest(TransportError):
 
 class OutputNotFound(TransportError):
     """The job has no output with this index."""
+
+
+class UnknownEndpoint(TransportError):
+    """No such RunPod endpoint id here (``/v2/{endpoint_id}/...``, see V2_ENDPOINT_ID)."""
+
+
+class OverQuota(TransportError):
+    """The client is over one of its key's limits (429); ``retry_after_s`` says when to try again."""
+
+    def __init__(self, detail: str, *, retry_after_s: float, **extra: Any) -> None:
+        super().__init__(detail, limit=detail.split(":", 1)[0], **extra)
+        self.retry_after_s = retry_after_s

@@ -3,8 +3,8 @@
 -- Every statement that ends a job removes the request's comfy_org_api_key: it is kept only while the job can run.
 
 -- name: insert_job
-INSERT INTO jobs (id, status, priority, request, created_at, max_attempts, timeout_s)
-VALUES (:id, 'pending', :priority, :request, :created_at, :max_attempts, :timeout_s);
+INSERT INTO jobs (id, status, priority, request, created_at, max_attempts, timeout_s, owner)
+VALUES (:id, 'pending', :priority, :request, :created_at, :max_attempts, :timeout_s, :owner);
 
 -- name: insert_input
 INSERT INTO job_inputs (job_id, idx, name, data) VALUES (:job_id, :idx, :name, :data);
@@ -262,3 +262,17 @@ SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE j
 
 -- name: output_ref
 SELECT idx, filename, content_type, length(data), rowid FROM job_outputs WHERE job_id = :job_id AND idx = :idx;
+
+-- name: cancel_all_pending
+-- pending -> cancelled, every pending job at once (RunPod's /purge-queue); running jobs are left alone
+UPDATE jobs SET status = 'cancelled', completed_at = :now, cancel_requested = 1,
+    request = CASE WHEN instr(request, '"comfy_org_api_key"')
+                   THEN json_remove(request, '$.options.comfy_org_api_key') ELSE request END,
+    error = '{"type":"cancelled","message":"cancelled before it started (queue purged)"}'
+WHERE status = 'pending'
+RETURNING id;
+
+-- name: count_retried
+-- live jobs on a later attempt: pending after at least one attempt, or running its second or later
+SELECT count(*) FROM jobs
+WHERE (status = 'pending' AND attempts > 0) OR (status = 'running' AND attempts > 1);

@@ -8,6 +8,9 @@ from litestar.testing import TestClient
 ROUTES = {"/run": {"post"}, "/runsync": {"post"}, "/status/{job_id}": {"get"}, "/cancel/{job_id}": {"post"},
           "/jobs": {"get"}, "/jobs/{job_id}/outputs/{index}": {"get"}, "/health": {"get"}, "/stats": {"get"},
           "/admin/cleanup": {"post"}, "/admin/reset-stuck": {"post"}, "/admin/job/{job_id}": {"delete"}}
+ROUTES |= {f"/v2/{{endpoint_id}}/{path}": methods for path, methods in {  # RunPod's endpoint API
+    "run": {"post"}, "runsync": {"post"}, "status/{job_id}": {"get", "post"}, "stream/{job_id}": {"get", "post"},
+    "cancel/{job_id}": {"post"}, "health": {"get"}, "purge-queue": {"post"}}.items()}
 
 
 def test_unknown_route_and_wrong_method_are_json(client: TestClient[Litestar]) -> None:

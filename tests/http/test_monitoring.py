@@ -59,6 +59,8 @@ def test_stats_counts_jobs_without_recent_unless_asked(client: TestClient[Litest
     complete(store, done)
     body = client.get("/stats").json()
     assert body.pop("disk")["state"] == "ok"  # sizes: tests/http/test_disk.py
+    assert body.pop("clients") == {"default": {"pending": 1, "running": 0, "completed": 1, "failed": 0,
+                                               "cancelled": 0, "total": 2}}  # the open API's one client
     assert body == {"total_jobs": 2, "pending_jobs": 1, "running_jobs": 0, "completed_jobs": 1,
                     "failed_jobs": 0, "cancelled_jobs": 0}
 

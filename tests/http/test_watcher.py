@@ -171,4 +171,4 @@ def test_job_list_and_recent_stats_never_read_the_workflow(client: TestClient[Li
     assert len(client.get("/jobs", params={"status": "pending", "limit": 2}).json()["jobs"]) == 2
     recent = client.get("/stats", params={"include_recent": True}).json()["recent_jobs"]
     assert {job["id"] for job in recent} == ids
-    assert len(log.job_reads()) == 3 and log.reading_requests() == []
+    assert len(log.job_reads()) == 4 and log.reading_requests() == []  # /stats: per status, and per client

@@ -1,5 +1,7 @@
 """Access log as an ASGI wrapper around the whole app (so 404s of unknown paths are logged too): one
-``http_request`` line per request with method, path, status and duration_ms — never bodies or headers.
+``http_request`` line per request with method, path, status and duration_ms, the client (the name of the key
+the guard identified, never the key) and the job id (the path's, or the one a submit created) — never bodies
+or headers: the audit trail of every state-changing request.
 
 Requests that change something (POST, DELETE...) and every answer >= 400 are logged at INFO; successful reads
 (GET /status polls, /health probes: most requests, and the cost of a line each in this process and in the
@@ -44,5 +46,10 @@ class AccessLog:
         finally:
             method = scope["method"]
             write = self.log.debug if method in READS and status < 400 else self.log.info
+            state = scope.get("state") or {}
+            caller = state.get("caller")
+            job_id = state.get("job_id") or (scope.get("path_params") or {}).get("job_id")
             write("http_request", method=method, path=scope["path"], status=status,
-                  duration_ms=round((time.perf_counter() - start) * 1000, 3))
+                  duration_ms=round((time.perf_counter() - start) * 1000, 3),
+                  **({"client": caller.name} if caller is not None else {}),
+                  **({"job_id": job_id} if job_id else {}))

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -25,12 +26,15 @@ from config.settings import Settings
 from store import Store
 from store.policy import NodeLists
 from transports.exposure import open_api_warnings
-from transports.http.auth import api_key_guard, on_the_loop, sees_details
+from transports.http.auth import api_key_guard, caller_of, on_the_loop, sees_details
 from transports.http.browsers import allowed_origins, cors_config, json_guard, origin_guard
+from transports.http.clients import Caller, KeyRing
 from transports.http.controllers.admin import AdminController
 from transports.http.controllers.jobs import JobsController
+from transports.http.controllers.runpod_api import RunPodController
 from transports.http.controllers.system import SystemController
 from transports.http.errors import error_response
+from transports.http.quotas import Quotas
 from transports.limits import Limits
 from transports.service import JobService
 
@@ -38,7 +42,7 @@ _MB = 1024 * 1024
 
 
 def _openapi(settings: Settings) -> OpenAPIConfig:
-    keyed = bool(settings.api_key or settings.admin_api_key)
+    keyed = bool(settings.api_key or settings.admin_api_key or settings.api_keys_file)
     return OpenAPIConfig(
         title="comfyui-worker",
         version="1",
@@ -46,7 +50,8 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
         path="/schema",
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
         components=Components(security_schemes={
-            "bearer": SecurityScheme(type="http", scheme="bearer", description="API_KEY or ADMIN_API_KEY"),
+            "bearer": SecurityScheme(type="http", scheme="bearer",
+                                     description="API_KEY, ADMIN_API_KEY or a key of API_KEYS_FILE"),
             "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
         }) if keyed else Components(),
         security=[{"bearer": []}, {"apiKey": []}] if keyed else None,
@@ -55,9 +60,9 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
 
 def _warn_if_open(settings: Settings) -> None:
     log = get_logger()
-    if not settings.api_key:
+    if not settings.api_key and not settings.api_keys_file:
         log.warning("api_open", detail="API_KEY is not set: every route is open to anyone who can reach it")
-    if not settings.admin_api_key and not settings.api_key:
+    if not settings.admin_api_key and not settings.api_key and not settings.api_keys_file:
         log.warning("admin_api_open", detail="ADMIN_API_KEY is not set: /admin/* is open")
 
 
@@ -93,22 +98,30 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> Litestar:
             await app.state.service.close()
             store.close()
 
-    def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
-        return sees_details(request, settings.api_key, settings.admin_api_key)
+    ring = KeyRing(settings)  # raises KeysFileError for a bad API_KEYS_FILE
 
-    key_guard = api_key_guard(settings.api_key, settings.admin_api_key)
+    def provide_details(request: Request[Any, Any, Any]) -> bool:  # /health's details, for whom
+        return sees_details(request, ring)
+
+    def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+        return caller_of(request)
+
+    key_guard = api_key_guard(ring, Quotas())
     origins = allowed_origins(settings.cors_allow_origins)
-    warnings = open_api_warnings(settings.api_host, settings.api_key, settings.admin_api_key)
+    warnings = open_api_warnings(settings.api_host, settings.api_key or settings.api_keys_file,
+                                 settings.admin_api_key)
     _warn_if_open(settings)
     return Litestar(
-        route_handlers=[JobsController, SystemController, AdminController],
+        route_handlers=[JobsController, SystemController, AdminController, RunPodController],
+        state=State({"v2_endpoint_id": settings.v2_endpoint_id}),
         lifespan=[store_lifespan],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "details": Provide(provide_details, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
             "warnings": Provide(lambda: warnings, sync_to_thread=False, use_cache=True),
         },
-        guards=[on_the_loop(origin_guard(origins), *([key_guard] if key_guard else []), json_guard)],
+        guards=[on_the_loop(origin_guard(origins), key_guard, json_guard)],
         cors_config=cors_config(origins),
         exception_handlers={Exception: error_response},
         request_max_body_size=int(settings.max_request_mb * _MB),

@@ -1,4 +1,5 @@
-"""Optional API keys: ``API_KEY`` guards every route but /health; ``ADMIN_API_KEY`` guards /admin/* instead.
+"""Optional API keys: ``API_KEY`` guards every route but /health; ``ADMIN_API_KEY`` guards /admin/* instead;
+``API_KEYS_FILE`` names clients with keys of their own (transports.http.clients).
 
 Routes opt out with ``opt={"public": True}`` and mark themselves admin with ``opt={"admin": True}``.
 Keys come as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` and are compared in constant time.
@@ -8,7 +9,6 @@ A missing or wrong key is ``401`` with ``WWW-Authenticate`` (RFC 6750: ``error="
 
 from __future__ import annotations
 
-import hmac
 import inspect
 from typing import Any
 
@@ -17,53 +17,66 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
+from config.keys import KeyLimits
+from store.clients import DEFAULT_OWNER
+from transports.http.clients import Caller, KeyRing
+from transports.http.quotas import Quotas
 
-def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any], *, bare: bool = False) -> str | None:
+    """``bare``: also RunPod's ``Authorization: <key>`` (no scheme), on the /v2 routes."""
     header = connection.headers.get("authorization")
     if header:
-        scheme, _, token = header.partition(" ")
+        scheme, _, token = header.strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
+        if bare and scheme and not token:
+            return scheme
     return connection.headers.get("x-api-key")
 
 
-def _matches(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+CALLER = "caller"  # the request's Caller, in the connection's state
 
 
-def sees_details(connection: ASGIConnection[Any, Any, Any, Any], api_key: str | None,
-                 admin_api_key: str | None) -> bool:
-    """Whether a caller of a public route may see its details: anyone while API_KEY is unset, else a valid key."""
-    if not api_key:
+def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The caller the guard identified (a public route's caller is anonymous)."""
+    found: Caller | None = connection.state.get(CALLER)
+    return found if found is not None else Caller(DEFAULT_OWNER, admin=False, limits=KeyLimits(), keyed=False)
+
+
+def sees_details(connection: ASGIConnection[Any, Any, Any, Any], ring: KeyRing) -> bool:
+    """Whether a caller of a public route may see its details: anyone while no key is needed, else a valid key."""
+    if not ring.required:
         return True
     given = presented_key(connection)
-    return given is not None and (_matches(given, api_key)
-                                  or (admin_api_key is not None and _matches(given, admin_api_key)))
+    return given is not None and ring.caller(given) is not None
 
 
-def api_key_guard(api_key: str | None, admin_api_key: str | None) -> Guard | None:
-    """A guard enforcing the configured keys, or None when no key is set (the API is open)."""
-    if not api_key and not admin_api_key:
-        return None
+def api_key_guard(ring: KeyRing, quotas: Quotas | None = None) -> Guard:
+    """Identifies the caller of every route (``caller_of``), refuses a missing or wrong key where one is needed,
+    a user's key on an admin route, and a client over its rate or size limit."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
             return
-        admin = bool(handler.opt.get("admin"))
-        wanted = admin_api_key if admin and admin_api_key else api_key
-        if not wanted:
-            return
-        given = presented_key(connection)
-        if given is None:
-            raise NotAuthorizedException("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
-                                         headers={"WWW-Authenticate": "Bearer"})
-        if _matches(given, wanted) or (admin_api_key is not None and _matches(given, admin_api_key)):
-            return
-        if admin and api_key and _matches(given, api_key):  # a valid key, on a route it may not use
-            raise PermissionDeniedException("this route needs ADMIN_API_KEY: API_KEY may not use /admin/*",
-                                            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
-        raise NotAuthorizedException("invalid API key",
-                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        admin_route = bool(handler.opt.get("admin"))
+        given = presented_key(connection, bare=bool(handler.opt.get("runpod")))
+        caller = ring.caller(given) if given is not None else None
+        if caller is None and given is not None and (ring.required or (admin_route and ring.admin_api_key)):
+            raise NotAuthorizedException("invalid API key",
+                                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if caller is None:
+            if ring.required or (admin_route and ring.admin_api_key):
+                raise NotAuthorizedException("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
+                                             headers={"WWW-Authenticate": "Bearer"})
+            caller = ring.anonymous()
+        if admin_route and not caller.admin:
+            detail = ("this route needs ADMIN_API_KEY: API_KEY may not use /admin/*" if caller.name == DEFAULT_OWNER
+                      else "this route needs an admin key")
+            raise PermissionDeniedException(detail, headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+        connection.state[CALLER] = caller
+        if quotas is not None and caller.keyed:
+            quotas.check(connection, caller)
 
     return guard
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -10,19 +11,22 @@ from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_507_INSUFFICIENT_STORAGE,
 )
 
 from config.logging import get_logger
 from store import InvalidTransition, JobNotFound, StoreFull
-from transports.errors import InvalidRequest, OutputNotFound
+from transports.errors import InvalidRequest, OutputNotFound, OverQuota, UnknownEndpoint
 
 _DOMAIN: dict[type[Exception], int] = {
     JobNotFound: HTTP_404_NOT_FOUND,
     OutputNotFound: HTTP_404_NOT_FOUND,
+    UnknownEndpoint: HTTP_404_NOT_FOUND,
     InvalidTransition: HTTP_409_CONFLICT,
     InvalidRequest: HTTP_400_BAD_REQUEST,
+    OverQuota: HTTP_429_TOO_MANY_REQUESTS,
     StoreFull: HTTP_507_INSUFFICIENT_STORAGE,  # a full disk is the operator's to fix, not a server bug
 }
 
@@ -67,6 +71,8 @@ def _content(exc: Exception) -> tuple[int, dict[str, Any]]:
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     status, body = _content(exc)
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    if isinstance(exc, OverQuota):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     if status >= HTTP_500_INTERNAL_SERVER_ERROR and not isinstance(exc, StoreFull):
         get_logger().error("http_unhandled_error", method=request.method, path=request.url.path,
                            error=f"{type(exc).__name__}: {exc}", exc_info=exc)

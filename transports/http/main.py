@@ -15,6 +15,7 @@ from types import FrameType
 
 import uvicorn
 
+from config.keys import KeysFileError
 from config.logging import configure, get_logger
 from config.settings import Settings
 from transports.http.access_log import AccessLog
@@ -53,7 +54,11 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     guard = connection_guard(settings, raise_open_files_limit())
     log.info("http_starting", host=settings.api_host, port=settings.api_port,
              database_path=settings.sqlite_db_path, max_connections=guard.limits.max_connections)
-    app = AccessLog(create_app(settings, freeze_gc=True))
+    try:
+        app = AccessLog(create_app(settings, freeze_gc=True))
+    except KeysFileError as exc:
+        log.error("keys_file_invalid", detail=str(exc))
+        return 2
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, loop="uvloop",
                 http=guard.protocol_class(), ws="none", lifespan="on", access_log=False, log_config=None,
                 server_header=False, timeout_graceful_shutdown=10)

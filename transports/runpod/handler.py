@@ -14,10 +14,10 @@ from store import InvalidTransition, JobInfo, JobNotFound, JobStatus, StoreFull
 from transports.errors import InvalidRequest
 from transports.render import has_stored_outputs
 from transports.requests import parse
-from transports.runpod.output import Output, invalid_input, job_failure, store_full
 from transports.runpod.progress import ProgressForwarder, ProgressSink
 from transports.runpod.size import OutputLimit
 from transports.service import JobService
+from transports.worker_output import Output, invalid_input, job_failure, store_full
 
 
 class Handler:

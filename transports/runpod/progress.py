@@ -1,7 +1,6 @@
 """A job's progress in the store, forwarded to RunPod with ``progress_update`` whenever it changes.
 
-Payloads: ``{"status": "pending", "queue_position": n}`` while queued, then
-``{"status": "running", "value", "max", "percent", "node", "node_type"}`` while ComfyUI runs it.
+Payloads: ``transports.worker_output.progress`` (the same the self-hosted ``/v2`` status shows as ``output``).
 """
 
 from __future__ import annotations
@@ -9,24 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from store import JobInfo, JobStatus
+from store import JobInfo
+from transports.worker_output import progress as payload
 
 # runpod.serverless.progress_update(job, progress): one POST to RUNPOD_WEBHOOK_POST_OUTPUT, in a thread
 ProgressSink = Callable[[dict[str, Any], dict[str, Any]], None]
-
-
-def payload(job: JobInfo, queue_position: int | None) -> dict[str, Any] | None:
-    """What RunPod's status shows as the job's ``output`` while it is not finished; None when terminal."""
-    if job.status is JobStatus.PENDING:
-        return {"status": "pending", "queue_position": queue_position}
-    if job.status is not JobStatus.RUNNING:
-        return None
-    p = job.progress
-    if p is None:
-        return {"status": "running"}
-    percent = round(100 * p.value / p.max, 1) if p.max else None
-    return {"status": "running", "value": p.value, "max": p.max, "percent": percent, "node": p.node,
-            "node_type": p.node_type}
 
 
 class ProgressForwarder:

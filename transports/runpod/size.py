@@ -13,7 +13,7 @@ import msgspec
 
 from store import JobInfo, OutputFile
 from store.s3 import S3Uploader
-from transports.runpod.output import failure, success
+from transports.worker_output import failure, success
 
 MB = 1_000_000  # as RunPod (and the SDK's own size tip) count
 

@@ -15,6 +15,8 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         404: "no such job (or output)",
         409: "the job is not in a state this operation may leave",
         413: "request body larger than MAX_REQUEST_MB",
+        429: "over one of this key's limits (requests_per_second, max_pending, max_priority, max_request_mb): "
+             "Retry-After says when to try again, the detail names the limit",
         415: "a body that is not JSON (Content-Type must be application/json)",
         503: "unhealthy",
         507: "no room for the job: the store's disk is full or below MIN_FREE_DISK_MB (the detail says how much "

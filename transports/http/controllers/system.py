@@ -12,6 +12,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from transports.bodies import HealthBody, StatsBody
+from transports.http.clients import Caller
 from transports.http.controllers.responses import errors
 from transports.service import JobService
 
@@ -38,7 +39,8 @@ class SystemController(Controller):
         return Response(body if details else HealthBody(status=body.status), status_code=code)
 
     @get("/stats", sync_to_thread=False, responses=errors(400, 401, 403))
-    def stats(self, service: Service, include_recent: FromQuery[bool] = False,
+    def stats(self, service: Service, caller: NamedDependency[Caller], include_recent: FromQuery[bool] = False,
               limit: RecentLimit = 10) -> StatsBody:
-        """Job counts per status; the newest jobs too with ``include_recent=true``."""
-        return service.stats(include_recent, limit)
+        """Job counts per status, and per client (a user's key: its own); the newest jobs too with
+        ``include_recent=true`` (a user's key: its own)."""
+        return service.stats(include_recent, limit, caller.owner)

@@ -1,8 +1,10 @@
-"""What the handler returns: worker-comfyui's output shape, or its error shape.
+"""worker-comfyui's output shape, as the RunPod handler returns it and the self-hosted ``/v2`` routes show it.
 
 Success: ``{"images": [{"filename", "type": "base64" | "s3_url", "data", ...}], ..., "job_id"}``, the store's
 result (docs/internals.md) with the bytes inlined. Failure: ``{"error": "<message>", "details": {...}}``: the
-SDK moves ``error`` out of the output, which is what makes the RunPod job FAILED.
+SDK moves ``error`` out of the output, which is what makes the RunPod job FAILED. While a job is not finished,
+``progress`` is what RunPod shows as its ``output`` (``progress_update``): ``{"status": "pending",
+"queue_position": n}``, then ``{"status": "running", "value", "max", "percent", "node", "node_type"}``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from store import JobInfo, StoreFull
+from store import JobInfo, JobStatus, StoreFull
 from transports.errors import InvalidRequest
 from transports.render import render_result
 
@@ -70,3 +72,17 @@ def invalid_input(exc: InvalidRequest) -> dict[str, Any]:
 def store_full(exc: StoreFull) -> dict[str, Any]:
     """No room in the store for the job (HTTP's 507): nothing was written."""
     return failure(str(exc), {"type": "store_full", "message": str(exc), "disk_free_bytes": exc.free_bytes})
+
+
+def progress(job: JobInfo, queue_position: int | None) -> dict[str, Any] | None:
+    """What RunPod's status shows as the job's ``output`` while it is not finished; None when terminal."""
+    if job.status is JobStatus.PENDING:
+        return {"status": "pending", "queue_position": queue_position}
+    if job.status is not JobStatus.RUNNING:
+        return None
+    p = job.progress
+    if p is None:
+        return {"status": "running"}
+    percent = round(100 * p.value / p.max, 1) if p.max else None
+    return {"status": "running", "value": p.value, "max": p.max, "percent": percent, "node": p.node,
+            "node_type": p.node_type}

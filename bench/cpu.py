@@ -1,6 +1,6 @@
 """Fixed cost per job: our own CPU, requests to ComfyUI, log lines and store writes per trivial job.
 
-    uv run python bench/cpu.py [--jobs 200] [--clients 32] [--part daemon|executor|both] [--profile FILE]
+    uv run python bench/cpu.py [--jobs 200] [--clients 32] [--part daemon|executor|both] [--profile FILE] [--upload]
 
 Trivial job: EmptyImage 64x64 (a fresh colour each, never cached) -> SaveImage. Counts, not wall-clock time,
 so the figures hold on a busy machine.
@@ -220,7 +220,19 @@ def start_comfyui(tmp: Path) -> tuple[subprocess.Popen[bytes] | None, str, Path 
     raise SystemExit("ComfyUI did not start")
 
 
-async def run_executor(settings: Any, url: str, jobs: int, profile: str | None) -> dict[str, Any]:
+def job_spec(upload: bool) -> dict[str, Any]:
+    """A trivial job, or (``--upload``) a W3 job: a fresh 512x512 noise PNG (~780 KB) in, inverted, out."""
+    if not upload:
+        return {"workflow": workflow(next(_colors))}
+    from bench.workloads import invert_workflow, noise_png
+    from store import InputImage
+
+    name = f"bench_in_{next(_colors)}.png"
+    return {"workflow": invert_workflow(name, "bench_w3"), "images": [InputImage(name=name, data=noise_png()[0])]}
+
+
+async def run_executor(settings: Any, url: str, jobs: int, profile: str | None,
+                       upload: bool = False) -> dict[str, Any]:
     from executor.loop import Executor
     from store import JobStatus, Store
 
@@ -231,21 +243,25 @@ async def run_executor(settings: Any, url: str, jobs: int, profile: str | None) 
     task = asyncio.create_task(executor.run())
     feeder = Store(settings.sqlite_db_path)
 
-    async def batch(n: int) -> None:
-        ids = [job.id for job in feeder.create_jobs([{"workflow": workflow(next(_colors))} for _ in range(n)])]
+    async def batch(specs: list[dict[str, Any]]) -> None:
+        n = len(specs)
+        ids = [job.id for job in feeder.create_jobs(specs)]
         while feeder.stats()[str(JobStatus.COMPLETED)] < len(done) + n:
             await asyncio.sleep(0.05)
         done.extend(ids)
 
     done: list[str] = []
-    await batch(3)  # warm-up
+    await batch([job_spec(False) for _ in range(3)])  # warm-up
+    if upload:
+        await batch([job_spec(True)])  # its first upload imports what uploads need
+    specs = [job_spec(upload) for _ in range(jobs)]  # made before the count starts (zlib: ~50 ms each)
     writes.counts.clear()
     requests.clear()
     profiler = cProfile.Profile() if profile else None
     cpu_before = time.process_time()
     if profiler:
         profiler.enable()
-    await batch(jobs)
+    await batch(specs)
     if profiler:
         profiler.disable()
     cpu = (time.process_time() - cpu_before) * 1000
@@ -256,7 +272,7 @@ async def run_executor(settings: Any, url: str, jobs: int, profile: str | None) 
     return {"cpu_ms": cpu, "requests": requests, "writes": writes.counts, "profiler": profiler}
 
 
-def executor_part(jobs: int, profile: str | None) -> None:
+def executor_part(jobs: int, profile: str | None, upload: bool = False) -> None:
     from config.logging import configure
     from config.settings import Settings
 
@@ -271,7 +287,7 @@ def executor_part(jobs: int, profile: str | None) -> None:
                 local = {"comfyui_output_dir": str(out), "comfyui_input_dir": str(Path(tmp) / "in")} if out else {}
                 settings = Settings(sqlite_db_path=str(Path(tmp) / "jobs.db"), heartbeat_interval_s=2.0,
                                     poll_interval_s=0.05, **local)
-                result = asyncio.run(run_executor(settings, url, jobs, profile))
+                result = asyncio.run(run_executor(settings, url, jobs, profile, upload))
         finally:
             sys.stdout = saved
             logging.getLogger().handlers.clear()  # its handler wrote to the log file, closed now
@@ -279,7 +295,8 @@ def executor_part(jobs: int, profile: str | None) -> None:
                 proc.terminate()
                 proc.wait(10)
         lines = collections.Counter(str(json.loads(raw).get("level")) for raw in log_path.read_text().splitlines())
-    print(f"executor in-process: {jobs} jobs, ComfyUI {'attached' if ATTACH else 'real' if REAL else 'fake'}")
+    kind = "W3 (780 KB in and out)" if upload else "trivial"
+    print(f"executor in-process: {jobs} {kind} jobs, ComfyUI {'attached' if ATTACH else 'real' if REAL else 'fake'}")
     print(f"  CPU ms per job: {result['cpu_ms'] / jobs:.2f}")
     print(f"  ComfyUI requests per job: {per_job(dict(result['requests']), jobs)}  "
           f"total {sum(result['requests'].values()) / jobs:.2f}")
@@ -300,9 +317,11 @@ def main() -> int:
     parser.add_argument("--part", choices=("daemon", "executor", "both"), default="both")
     parser.add_argument("--profile", help="executor part: write a cProfile here and print its top frames")
     parser.add_argument("--py-spy", help="daemon part: the py-spy executable; record the executor and supervisor")
+    parser.add_argument("--upload", action="store_true",
+                        help="executor part: W3 jobs (a fresh 512x512 noise PNG in, inverted, out) instead")
     args = parser.parse_args()
     if args.part in ("executor", "both"):
-        executor_part(args.jobs, args.profile)
+        executor_part(args.jobs, args.profile, args.upload)
     if args.part in ("daemon", "both"):
         daemon_part(args.jobs, args.clients, args.py_spy)
     return 0

@@ -29,8 +29,9 @@ HIDDEN: dict[str, tuple[str, ...]] = {
     "http": (*CONSOLE_EXTRAS, "pydantic", "attr", "attrs", "opentelemetry", "watchfiles"),
     # the SDK's local API is FastAPI (pydantic, OpenTelemetry) on uvicorn (click). Not used: aiohttp's async DNS,
     # FastAPI's e-mail fields and forms, requests' charset guessing (it falls back to UTF-8)
+    # uvicorn's WebSocket protocols too (~3 MB): the SDK's API has no WebSocket route (uvicorn then refuses upgrades)
     "runpod": (*CONSOLE_EXTRAS, *DECODERS, "watchfiles", "aiodns", "pycares", "email_validator", "python_multipart",
-               "multipart", "charset_normalizer", "chardet"),
+               "multipart", "charset_normalizer", "chardet", "websockets", "wsproto"),
 }
 
 
@@ -38,6 +39,15 @@ def hide(role: str) -> None:
     """Mark the packages ``role`` never uses as missing in this process (those already imported stay)."""
     for name in HIDDEN.get(role, CONSOLE_EXTRAS):
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
+def hide_openssl(urls: str | None) -> None:
+    """For the supervisor, whose only TLS is its probe of an ``https`` COMFYUI_URL: without one, ``ssl`` and
+    OpenSSL's hashes (``_hashlib``; hashlib falls back to its own sha256) are hidden, so libcrypto is never
+    loaded (~5 MB; asyncio works without ssl). Call before asyncio or hashlib is imported."""
+    if not any(url.strip().lower().startswith("https:") for url in (urls or "").split(",")):
+        for name in ("ssl", "_hashlib"):
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def trim() -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import collections
 import mimetypes
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
 
 from executor.errors import BadResponse, ComfyUnavailable, InvalidInput, validation_error
 from executor.http11 import Http11Client, HTTPError, Response
+from executor.multipart import upload_form
 
 T = TypeVar("T")
 _decode = msgspec.json.Decoder().decode
@@ -70,17 +72,6 @@ class QueueState(msgspec.Struct, frozen=True):
     client_ids: dict[str, str | None]  # prompt id -> client_id from extra_data
 
 
-def _multipart(data: bytes, name: str, subfolder: str) -> tuple[bytes, dict[str, str]]:
-    """The form POST /upload/image takes, encoded by httpx as before (its filename escaping: ``"`` as ``%22``,
-    which the input name checks count on); only uploads pay for importing it."""
-    import httpx
-
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    request = httpx.Request("POST", "http://comfyui/upload/image", files={"image": (name, data, content_type)},
-                            data={"subfolder": subfolder, "type": "input", "overwrite": "true"})
-    return request.read(), {"Content-Type": request.headers["content-type"]}
-
-
 class ViewFile(msgspec.Struct, frozen=True):
     data: bytes
     content_type: str
@@ -98,7 +89,7 @@ class ComfyClient:
         await self.http.close()
 
     async def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
-                       content: bytes = b"", headers: dict[str, str] | None = None) -> Response:
+                       content: bytes | Sequence[bytes] = b"", headers: dict[str, str] | None = None) -> Response:
         if json is not None:
             content, headers = _encode(json), _JSON
         self.sent[f"{method} {'/history/{prompt_id}' if path.startswith('/history/') else path}"] += 1
@@ -125,7 +116,7 @@ class ComfyClient:
 
     async def upload_image(self, data: bytes, name: str, subfolder: str) -> str:
         """Upload to the input folder (overwrite); returns the name LoadImage uses: ``subfolder/name``."""
-        content, headers = _multipart(data, name, subfolder)
+        content, headers = upload_form(data, name, subfolder)
         response = await self._request("POST", "/upload/image", content=content, headers=headers)
         if response.status_code == 400:  # the name or subfolder (trace 38): the same on every retry
             raise InvalidInput(f"ComfyUI refused the upload of input {name!r} (HTTP 400)", name=name)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import h11
 import msgspec
 
 READ_SIZE = 256 * 1024
+_COPY_UP_TO = 64 * 1024  # body parts up to this size join the request's head in one write
 MAX_IDLE = 8  # idle keep-alive connections kept
 
 
@@ -48,12 +49,17 @@ class _Connection:
         return (self.h11.our_state is h11.IDLE and not self.reader.at_eof()
                 and not self.writer.transport.is_closing())
 
-    async def exchange(self, request: h11.Request, body: bytes) -> Response:
+    async def exchange(self, request: h11.Request, body: Sequence[bytes]) -> Response:
         conn = self.h11
         data = conn.send(request) or b""
-        if body:
-            data += conn.send(h11.Data(data=body)) or b""
-        self.writer.write(data + (conn.send(h11.EndOfMessage()) or b""))  # one write: one segment, one wake-up
+        for part in body:
+            if len(part) > _COPY_UP_TO:  # a file: written as it is (h11 frames it without a copy)
+                self.writer.write(data)
+                self.writer.write(conn.send(h11.Data(data=part)) or b"")
+                data = b""
+            elif part:
+                data += conn.send(h11.Data(data=part)) or b""
+        self.writer.write(data + (conn.send(h11.EndOfMessage()) or b""))  # small: one write, one segment
         response: h11.Response | None = None
         chunks: list[bytes] = []
         while True:
@@ -95,11 +101,14 @@ class Http11Client:
         self._ssl: ssl.SSLContext | None = None
 
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                      content: bytes = b"", headers: Mapping[str, str] | None = None) -> Response:
+                      content: bytes | Sequence[bytes] = b"", headers: Mapping[str, str] | None = None) -> Response:
+        """``content``: the body, or its parts in order (sent without joining them)."""
+        parts = [content] if isinstance(content, bytes) else list(content)
+        length = sum(len(part) for part in parts)
         target = self.prefix + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
         fields = [("Host", self.host_header), ("Accept", "*/*"), *(headers or {}).items()]
-        if content or method in ("POST", "PUT", "PATCH"):
-            fields.append(("Content-Length", str(len(content))))
+        if length or method in ("POST", "PUT", "PATCH"):
+            fields.append(("Content-Length", str(length)))
         try:
             request = h11.Request(method=method, target=target, headers=fields)
         except h11.LocalProtocolError as exc:  # a name that cannot travel in a request line or header
@@ -108,7 +117,7 @@ class Http11Client:
         try:
             async with asyncio.timeout(self.timeout_s):
                 conn = self._idle_connection() or await self._connect()
-                response = await conn.exchange(request, content)
+                response = await conn.exchange(request, parts)
         except TimeoutError:
             raise HTTPError(f"no whole answer within {self.timeout_s:g} s") from None
         except (OSError, EOFError, h11.ProtocolError) as exc:

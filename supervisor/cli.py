@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -65,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    lean.hide(_command(sys.argv[1:]) or "")  # this process is that command: it never imports their extras
+    command = _command(sys.argv[1:]) or ""
+    lean.hide(command)  # this process is that command: it never imports their extras
+    if command == "run":
+        lean.hide_openssl(os.environ.get("COMFYUI_URL"))
     sys.exit(main())
 
 

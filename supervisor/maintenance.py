@@ -14,11 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from config.settings import Settings
-from store import Store, StoreFull
+from store import Store, StoreFull, wal
 from store.disk import MB, DiskState
 from supervisor.backups import ScheduledBackups
 
 EVICT_TO = 0.9  # past STORE_MAX_MB, outputs are removed until the store uses this fraction of it
+# WAL pages (4 KiB) not yet copied back that make the maintenance thread checkpoint: below the writers'
+# wal_autocheckpoint (4000), so a job's commit does not pay for the checkpoint (store/wal.py)
+CHECKPOINT_PAGES = 1000
 
 
 class Maintenance:
@@ -61,6 +64,8 @@ class Maintenance:
         """Run the tasks on the worker thread (blocking; call through ``poll``). The space check goes with
         each recovery (every RECOVERY_INTERVAL_S: one statement and a statvfs unless over the cap)."""
         s, store = self.settings, self._store()
+        if "checkpoint" in tasks:
+            wal.checkpoint(store.conn)
         if "recovery" in tasks:
             self.space(store)
             recovered = store.recover_stale(s.heartbeat_stale_s)
@@ -108,6 +113,8 @@ class Maintenance:
         if self.busy is not None and not self.busy.done():
             return
         tasks = self.due()
+        if wal.backlog_pages(self.settings.sqlite_db_path) >= CHECKPOINT_PAGES:
+            tasks.insert(0, "checkpoint")
         if tasks:
             self.busy = asyncio.get_running_loop().run_in_executor(self.pool, self._guarded, tasks)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.executor.conftest import load_workflow
+from tests.http.conftest import b64
 from tests.runpod.daemon import ServerlessDaemon, Webhook
 from tests.supervisor.harness import RunningDaemon
 
@@ -49,18 +51,20 @@ IMAGE_LIBS = {"PIL"}  # Pillow: only an executor converting a job's outputs (out
 METRICS = {"prometheus_client"}  # /metrics is the HTTP transport's: other processes write figures to the store
 
 FORBIDDEN: dict[str, set[str]] = {
+    # ssl, _hashlib (libcrypto): its only TLS would be the probe of an https COMFYUI_URL
     "supervisor": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
-                  | {"anyio", "websockets", "executor", "transports"},
+                  | {"anyio", "websockets", "executor", "transports", "ssl", "_ssl", "_hashlib"},
+    # httpx: uploads are encoded by executor.multipart
     "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
-                | {"aiohttp", "requests", "transports", "attr"},
+                | {"aiohttp", "requests", "transports", "attr", "httpx", "httpcore"},
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | IMAGE_LIBS
             | {"fastapi", "pydantic", "runpod", "attr", "executor", "websockets"},
     # the webhook deliverer: the store, h11 and its own module only (no framework, no pooled client)
     "webhooks": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
                 | {"httpx", "httpcore", "aiohttp", "requests", "urllib3", "executor", "websockets", "attr", "anyio"},
-    # the SDK's command line: its SSH tools
+    # the SDK's command line: its SSH tools; uvicorn's WebSocket protocols (the SDK's API has no WebSocket route)
     "runpod": CONSOLE_EXTRAS | NO_BUCKET | IMAGE_LIBS
-              | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke"},
+              | {"litestar", "executor", "httpx", "paramiko", "cryptography", "invoke", "websockets", "wsproto"},
     # the overflow forwarder: the store and httpx to RunPod's API; no server, no ComfyUI protocol, no SDK
     "forwarder": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
                  | {"aiohttp", "requests", "websockets", "executor", "transports", "attr"},
@@ -120,6 +124,9 @@ def test_http_mode_processes_import_only_their_role(tmp_path: Path, dumps: tuple
         daemon.wait_ready()
         response = daemon.client.post(f"{daemon.url}/runsync", json={"workflow": _workflow(1)})
         assert response.json()["status"] == "completed", response.text
+        upload = daemon.client.post(f"{daemon.url}/runsync", json={"workflow": load_workflow("in.png"),
+                                                                    "images": [{"name": "in.png", "image": b64()}]})
+        assert upload.json()["status"] == "completed", upload.text
         assert daemon.client.get(f"{daemon.url}/status/{response.json()['job_id']}").status_code == 200
         stop(daemon)
     finally:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
+
+import pybase64
 
 from store import JobInfo, JobStatus
 from transports.bodies import JobSummary, StatusBody
@@ -32,7 +33,7 @@ def render_result(result: dict[str, Any] | None,
 
 
 def _base64(data: bytes | None) -> str | None:
-    return None if data is None else base64.b64encode(data).decode()
+    return None if data is None else pybase64.b64encode_as_string(data)  # ~50x the stdlib's speed
 
 
 def with_data(result: dict[str, Any], data_for: DataFor) -> dict[str, Any]:

@@ -9,7 +9,6 @@ length is known before the first byte (a ``Content-Length``, not chunked encodin
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -17,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, TypeVar
 
 import msgspec
+import pybase64
 
 from store import JobInfo, OutputRef
 from store.blobs import BlobReader
@@ -83,7 +83,7 @@ class BodyStream:
 
     def _chunk(self, ref: OutputRef) -> bytes:
         data = self._reader.read(ref, CHUNK)
-        return base64.b64encode(data) if self.encode and data else data
+        return pybase64.b64encode(data) if self.encode and data else data
 
     def close(self) -> None:
         """Without waiting: the reader closes on its thread after any read under way (a disconnect cancels

@@ -17,6 +17,17 @@ from transports.errors import InvalidRequest
 from transports.render import render_result
 
 
+class Output(dict[str, Any]):
+    """What the handler returns, with a short ``repr``. The SDK formats every handler output into two DEBUG
+    messages with f-strings (``Handler output: {...}``, ``run_job return: {...}``), built whatever the log
+    level: with a 1 MB image each costs ~2.5 ms of CPU. JSON encoders see a plain dict."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<output: {', '.join(map(str, self))}>"
+
+
 def success(job: JobInfo, outputs: Mapping[int, bytes] | None) -> dict[str, Any]:
     """The job's result with ``data`` = base64 of each stored output, plus our ``job_id``."""
     result = render_result(job.result, outputs) or {"images": []}

@@ -65,3 +65,53 @@ def test_mode_follows_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNPOD_WEBHOOK_GET_JOB", "https://api.runpod.ai/v2/x/job-take/$ID?gpu=a")
     assert sdk.mode(Settings(), None) == "platform"
     assert sdk.mode(Settings(), '{"input": {}}') == "test_input"
+
+
+async def test_the_sdk_never_formats_an_outputs_bytes_into_its_debug_messages(fake_comfyui: FakeComfyUI,
+                                                                             executor_factory,
+                                                                             handler_factory) -> None:
+    """run_job builds ``f"Handler output: {output}"`` and ``f"run_job return: {result}"`` whatever the log
+    level: the output's repr leaves its base64 out, while JSON (what RunPod is sent) keeps it."""
+    import json
+
+    from runpod.serverless.modules.rp_job import run_job
+
+    async with executor_factory(fake_comfyui):
+        result = await run_job(handler_factory(), {"id": "rp-q", "input": {"workflow": save_workflow(size=64)}})
+    data = result["output"]["images"][0]["data"]
+    assert len(data) > 100
+    assert data not in f"run_job return: {result}" and data not in f"Handler output: {result['output']}"
+    assert json.loads(json.dumps(result))["output"]["images"][0]["data"] == data
+
+
+def test_sdk_messages_below_its_level_are_dropped_before_any_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runpod.serverless.modules.rp_logger import LOG_LEVELS
+
+    from tests.supervisor.fakes import RecordingLog
+    from transports.runpod.redact import redact
+
+    redacted: list[str] = []
+
+    def counted(message: str) -> str:
+        redacted.append(message)
+        return redact(message)
+
+    monkeypatch.setattr("transports.runpod.sdk.redact", counted)
+
+    class SdkLogger:
+        level = "INFO"
+
+    log, sdk_logger = RecordingLog(), SdkLogger()
+    emit = sdk.emitter(log, sdk_logger, LOG_LEVELS)
+    emit("Handler output: {'images': [...]}" + "A" * 100_000, "DEBUG", "rp-1")
+    emit("run_job return: {...}", "TRACE")
+    assert redacted == [] and log.records == []
+    emit("Started.", "INFO", "rp-1")
+    emit("a tip", "TIP")
+    sdk_logger.level = "DEBUG"
+    emit("Handler output: {'images': [...]}", "DEBUG", "rp-1")
+    assert [(level, fields["message"]) for level, _, fields in log.records] == [
+        ("info", "Started."), ("info", "a tip"), ("debug", "Handler output: [17 characters left out]")]
+    sdk_logger.level = "NOTSET"
+    emit("Started.", "ERROR")
+    assert len(log.records) == 3

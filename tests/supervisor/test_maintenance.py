@@ -60,3 +60,36 @@ def test_the_hourly_reset_stops_only_live_jobs_past_their_own_deadline(db_path: 
     assert {store.get_job(j.id).status for j in (week, default)} == {JobStatus.RUNNING}
     m.close()
     store.close()
+
+
+def test_the_maintenance_thread_checkpoints_before_the_writers_autocheckpoint(db_path: str) -> None:
+    """A backlog of CHECKPOINT_PAGES makes the next poll checkpoint on the maintenance thread, so no job's
+    commit (at wal_autocheckpoint, 4000 pages) has to; a smaller one waits."""
+    import asyncio
+    import os
+
+    from store import InputImage, wal
+    from supervisor.maintenance import CHECKPOINT_PAGES
+
+    writer = Store(db_path)
+    maintenance_store = Store(db_path, migrate_schema=False)
+    m = Maintenance(Settings(sqlite_db_path=db_path), FakeClock(0), RecordingLog(),
+                    store_factory=lambda: maintenance_store)
+    wal.checkpoint(writer.conn)
+
+    async def poll() -> None:
+        m.poll()
+        if m.busy is not None:
+            await m.busy
+
+    writer.create_job({"1": {}}, images=[InputImage(name="a.png", data=os.urandom(100_000))])
+    small = wal.backlog_pages(db_path)
+    assert 0 < small < CHECKPOINT_PAGES
+    asyncio.run(poll())
+    assert wal.backlog_pages(db_path) == small
+    writer.create_job({"1": {}}, images=[InputImage(name="b.png", data=os.urandom(CHECKPOINT_PAGES * 4096))])
+    assert CHECKPOINT_PAGES <= wal.backlog_pages(db_path) < 4000
+    asyncio.run(poll())
+    assert wal.backlog_pages(db_path) == 0
+    m.close()
+    writer.close()

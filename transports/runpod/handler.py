@@ -17,7 +17,7 @@ from transports.requests import parse
 from transports.runpod.progress import ProgressForwarder, ProgressSink
 from transports.runpod.size import OutputLimit
 from transports.service import JobService
-from transports.worker_output import invalid_input, job_failure, store_full
+from transports.worker_output import Output, invalid_input, job_failure, store_full
 
 
 class Handler:
@@ -85,6 +85,6 @@ class Handler:
             return
         log.info("runpod_job_cancelled", status=str(status))
 
-    def _with_refresh(self, output: dict[str, Any]) -> dict[str, Any]:
+    def _with_refresh(self, output: dict[str, Any]) -> Output:
         """REFRESH_WORKER: the SDK pops ``refresh_worker`` and asks RunPod to stop this pod (``stopPod``)."""
-        return {**output, "refresh_worker": True} if self.refresh_worker else output
+        return Output(output, refresh_worker=True) if self.refresh_worker else Output(output)

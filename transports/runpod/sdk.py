@@ -97,15 +97,34 @@ def adopt_logs(log: Any) -> None:
     else printed (its start banner, uvicorn's default handlers in local-API mode) as ``runpod_sdk_output``.
     Neither keeps a job's payload (see ``redact``).
     Call after ``config.logging.configure``, which holds on to the real stdout."""
-    from runpod.serverless.modules.rp_logger import RunPodLogger
+    from runpod.serverless.modules.rp_logger import LOG_LEVELS, RunPodLogger
+
+    sdk_logger = RunPodLogger()
+    sdk_logger.log = emitter(log, sdk_logger, LOG_LEVELS)
+    sys.stdout = _LinesToLog(log, "stdout")
+    sys.stderr = _LinesToLog(log, "stderr")
+
+
+def emitter(log: Any, sdk_logger: Any, levels: list[str]) -> Callable[..., None]:
+    """``RunPodLogger.log`` through our log: messages below the SDK's level are dropped first, as its own
+    ``log`` does (a DEBUG message holding a whole job output is then neither copied nor redacted)."""
 
     def emit(message: Any, message_level: str = "INFO", job_id: str | None = None) -> None:
+        if not _wanted(levels, sdk_logger.level, message_level):
+            return
         method = getattr(log, _OUR_LEVEL.get(message_level, "info"))
         method("runpod_sdk_log", message=redact(str(message))[:_MAX_MESSAGE], runpod_job_id=job_id)
 
-    RunPodLogger().log = emit
-    sys.stdout = _LinesToLog(log, "stdout")
-    sys.stderr = _LinesToLog(log, "stderr")
+    return emit
+
+
+def _wanted(levels: list[str], level: str, message_level: str) -> bool:
+    """The SDK's level check (``RunPodLogger.log``): its level or above; TIP always; nothing at NOTSET."""
+    if level == "NOTSET":
+        return False
+    if message_level == "TIP" or level not in levels or message_level not in levels:
+        return True
+    return levels.index(level) <= levels.index(message_level)
 
 
 class _LinesToLog(io.TextIOBase):

@@ -131,6 +131,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     input_url_max_mb: Annotated[PosFloat, _d("most MB fetched for one job: all its URL and s3:// inputs "
                                              "together")] = 100.0
     input_url_timeout_s: Annotated[PosFloat, _d("time limit of fetching one input (redirects included)")] = 30.0
+    input_url_retries: Annotated[NonNegInt, _d("tries again of a fetch that failed transiently (timeout, 5xx) "
+                                               "before the job is requeued")] = 2
+    input_url_retry_delay_s: Annotated[NonNegFloat, _d("wait before the first try again of a fetch; doubles each "
+                                                       "time")] = 1.0
 
     # --- where and how outputs are delivered (a job's `output` field) ---------------------------------------
     output_s3_buckets: Annotated[str, _d("comma-separated buckets a job may name in output.s3 (empty: per-job "

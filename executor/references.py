@@ -54,6 +54,21 @@ class Fetcher:
         return InputImage(name=ref.name, data=data)
 
     async def _get(self, url: str, budget: int) -> bytes:
+        """A transient failure is tried again INPUT_URL_RETRIES times, backing off, before the job is requeued
+        (a requeue spends an attempt at once: a server answering 503 for a second would use them all up)."""
+        delay = self.settings.input_url_retry_delay_s
+        for retries_left in range(self.settings.input_url_retries, -1, -1):
+            try:
+                return await self._get_once(url, budget)
+            except FetchFailed as exc:
+                if not retries_left:
+                    raise
+                get_logger().info("input_fetch_retry", url=shown(url), error=str(exc), in_s=delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _get_once(self, url: str, budget: int) -> bytes:
         if not url.startswith("s3://"):
             limits = dataclasses.replace(self.limits, max_bytes=budget)
             return await fetch_url(url, self.sources.addresses, limits, resolver=self.resolver)

@@ -60,12 +60,33 @@ async def test_a_5xx_is_retried_and_what_was_fetched_is_not_fetched_again(
     first = server.route("/a.png", Reply(200, png(0x000000)))
     flaky = server.route("/b.png", Reply(503, b"busy"), Reply(200, png(0xFFFFFF)))
     job = url_job(store, ("a.png", first), ("b.png", flaky))
-    async with executor_factory(fake_comfyui, **PRIVATE):
+    async with executor_factory(fake_comfyui, **PRIVATE, input_url_retries=0):
         done = await wait_status(store, job.id)
     assert done.status is JobStatus.COMPLETED, done.error
     assert done.attempts == 2
     assert (server.hits("/a.png"), server.hits("/b.png")) == (1, 2)
     assert [i.name for i in store.get_inputs(job.id)] == ["a.png", "b.png"]
+
+
+async def test_a_5xx_is_tried_again_within_the_claim_before_the_job_spends_an_attempt(
+        store: Store, fake_comfyui: FakeComfyUI, server: InputServer, executor_factory) -> None:
+    flaky = server.route("/c.png", Reply(503, b"busy"), Reply(502, b"bad gateway"), Reply(200, png(0x808080)))
+    job = url_job(store, ("c.png", flaky), max_attempts=1)
+    async with executor_factory(fake_comfyui, **PRIVATE, input_url_retries=2, input_url_retry_delay_s=0.05):
+        done = await wait_status(store, job.id)
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert (done.attempts, server.hits("/c.png")) == (1, 3)
+
+
+async def test_a_fetch_that_keeps_failing_ends_its_tries_then_the_job_is_requeued(
+        store: Store, fake_comfyui: FakeComfyUI, server: InputServer, executor_factory) -> None:
+    down = server.route("/d.png", *[Reply(503, b"busy")] * 6)
+    job = url_job(store, ("d.png", down), max_attempts=2)
+    async with executor_factory(fake_comfyui, **PRIVATE, input_url_retries=1, input_url_retry_delay_s=0.01):
+        done = await wait_status(store, job.id)
+    assert done.status is JobStatus.FAILED and done.error is not None
+    assert done.error["type"] == "input_unavailable" and "503" in done.error["message"]
+    assert (done.attempts, server.hits("/d.png")) == (2, 4)  # 2 tries in each of 2 claims
 
 
 async def test_inline_and_fetched_inputs_together(store: Store, fake_comfyui: FakeComfyUI, server: InputServer,
@@ -127,7 +148,8 @@ async def test_a_slow_server_is_a_transient_failure(store: Store, fake_comfyui: 
                                                     executor_factory) -> None:
     url = server.route("/slow.png", Reply(200, png(1), delay_s=5))
     job = url_job(store, ("slow.png", url), max_attempts=2)
-    error = await failed(store, fake_comfyui, job.id, executor_factory, input_url_timeout_s=0.3)
+    error = await failed(store, fake_comfyui, job.id, executor_factory, input_url_timeout_s=0.3,
+                         input_url_retries=0)
     assert error["type"] == "input_unavailable" and "INPUT_URL_TIMEOUT_S" in error["reason"]
     assert store.get_job(job.id).attempts == 2 and server.hits("/slow.png") == 2
 

@@ -162,6 +162,10 @@ class Outbox:
             raise JobNotFound(f"no job {job_id}")
         return None
 
+    def deliveries_pending(self) -> bool:
+        """Whether any delivery waits, due now or later (one index step)."""
+        return bool(self._wq("any_pending"))
+
     def deliveries_due(self) -> bool:
         """Whether a claim would find anything: a read, so a wake-up with nothing to do takes no write lock."""
         return bool(self._wq("any_due", now=self.clock()))

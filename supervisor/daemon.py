@@ -10,7 +10,7 @@ import enum
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -46,10 +46,21 @@ EXIT_FORCED = 130
 COMPONENT_RETRY_S = 2.0  # component states a full (or failing) store refused are written again this often
 
 
+HELPER_CHECK_S = 1.0  # how often a dormant helper is asked whether it is wanted
+
+
+class Helper(NamedTuple):
+    """A child that needs only the store, started once ``wanted()`` (e.g. the webhook deliverer: once a
+    delivery waits, or WEBHOOK_URL gives every job one)."""
+
+    process: ManagedProcess
+    wanted: Callable[[], bool]
+
+
 class Daemon:
     def __init__(self, store: Store, instances: list[Instance], transport: ManagedProcess | None, *,
                  log: Any, stop_timeout_s: float, shutdown_grace_s: float,
-                 clock: Callable[[], float] = time.monotonic, helpers: list[ManagedProcess] | None = None,
+                 clock: Callable[[], float] = time.monotonic, helpers: list[Helper] | None = None,
                  forwarder: ManagedProcess | None = None) -> None:
         self.store = store
         self.clock = clock
@@ -57,7 +68,10 @@ class Daemon:
         self.retry_components_at: float | None = None  # set while the store refuses component writes
         self.instances = instances
         self.transport = transport
-        self.helpers = helpers or []  # children that need only the store (the webhook deliverer): stopped last
+        # children that need only the store (the webhook deliverer), each started once it is wanted: stopped last
+        self.dormant = list(helpers or [])
+        self.helpers: list[ManagedProcess] = []  # the started ones
+        self.next_wanted_check = 0.0
         # the overflow forwarder (RUNPOD_OVERFLOW_ENDPOINT_ID): stopped with the executors; its jobs are never
         # recovered here (they may run on RunPod): the next forwarder resumes them by their remote id
         self.forwarder = forwarder
@@ -68,7 +82,7 @@ class Daemon:
         self.exit_code = 0
         self.events: list[tuple[ManagedProcess, ProcessState, ProcessState]] = []
         self.by_executor = {i.executor.name: i for i in instances}
-        for proc in self.processes:
+        for proc in self.processes + [helper.process for helper in self.dormant]:
             proc.listener = self._record
             if proc is not self.transport:
                 proc.gate = self._gate_for(proc)
@@ -111,9 +125,24 @@ class Daemon:
             self.transport.start()
         if self.forwarder:
             self.forwarder.start()
-        for helper in self.helpers:
-            helper.start()
+        self._wake_helpers()
         self._handle_events()
+
+    def _wake_helpers(self) -> None:
+        """Start each dormant helper whose ``wanted()`` says so (a read of the store; asked every
+        HELPER_CHECK_S): the webhook deliverer costs its memory and wake-ups only once some job has a webhook."""
+        self.next_wanted_check = self.clock() + HELPER_CHECK_S
+        for helper in list(self.dormant):
+            try:
+                wanted = helper.wanted()
+            except Exception as exc:  # an unreadable store: asked again next time
+                self.log.warning("helper_check_failed", helper=helper.process.name, error=repr(exc))
+                continue
+            if wanted:
+                self.dormant.remove(helper)
+                self.helpers.append(helper.process)
+                self.log.info("helper_started", helper=helper.process.name)
+                helper.process.start()
 
     # --- one step of the loop ------------------------------------------------------------------------------
 
@@ -125,6 +154,8 @@ class Daemon:
         self._handle_events()
         if self.phase is Phase.RUNNING:
             self._reconcile()
+            if self.dormant and self.clock() >= self.next_wanted_check:
+                self._wake_helpers()
         else:
             self._keep_executors_with_comfyui()
             self._advance_shutdown()

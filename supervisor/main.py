@@ -19,7 +19,7 @@ from config.workflow_file import WorkflowFileError, load_workflow
 from store import Store
 from store.disk import MB, Reserve, disk_free, is_full
 from supervisor import children, comfyui
-from supervisor.daemon import Daemon, Instance
+from supervisor.daemon import Daemon, Helper, Instance
 from supervisor.logrelay import LogRelay
 from supervisor.loop import Loop
 from supervisor.maintenance import Maintenance
@@ -98,7 +98,9 @@ def build(settings: Settings, store: Store, spawner: Spawner, commands: dict[str
     transport_spec = children.transport_spec(settings, env, commands)
     transport = ManagedProcess(transport_spec, **common) if transport_spec else None  # type: ignore[arg-type]
     webhooks_spec = children.webhooks_spec(settings, env, commands)
-    helpers = [ManagedProcess(webhooks_spec, **common)] if webhooks_spec else []  # type: ignore[arg-type]
+    # the deliverer is started once a job has a webhook (every job has one with WEBHOOK_URL)
+    helpers = [Helper(ManagedProcess(webhooks_spec, **common),  # type: ignore[arg-type]
+                      lambda: bool(settings.webhook_url) or store.deliveries_pending())] if webhooks_spec else []
     forwarder_spec = children.forwarder_spec(settings, env)
     forwarder = ManagedProcess(forwarder_spec, **common) if forwarder_spec else None  # type: ignore[arg-type]
     return Daemon(store, instances, transport, log=log, stop_timeout_s=settings.stop_timeout_s,

@@ -119,7 +119,9 @@ def stop(daemon: RunningDaemon) -> None:
 
 def test_http_mode_processes_import_only_their_role(tmp_path: Path, dumps: tuple[Path, dict[str, str]]) -> None:
     out, env = dumps
-    daemon = RunningDaemon(tmp_path, **env).start()
+    # WEBHOOK_URL: every job has a webhook, so the delivery process runs (nothing listens there: it retries)
+    daemon = RunningDaemon(tmp_path, WEBHOOK_URL="http://127.0.0.1:9/hook", WEBHOOK_ALLOW_PRIVATE="true",
+                           **env).start()
     try:
         daemon.wait_ready()
         response = daemon.client.post(f"{daemon.url}/runsync", json={"workflow": _workflow(1)})

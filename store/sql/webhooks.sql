@@ -13,6 +13,10 @@ WHERE id IN (SELECT id FROM webhook_outbox INDEXED BY webhook_outbox_due
   AND state = 'pending'
 RETURNING id, event_id, job_id, event, url, job, created_at, attempts;
 
+-- name: any_pending
+-- whether any delivery waits at all (the supervisor starts the delivery process only then)
+SELECT 1 FROM webhook_outbox INDEXED BY webhook_outbox_due WHERE state = 'pending' LIMIT 1;
+
 -- name: any_due
 -- a read before a claim: a wake-up with nothing due takes no write lock
 SELECT 1 FROM webhook_outbox INDEXED BY webhook_outbox_due

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from store import Store
+from store import Store, WebhookSpec
 from supervisor.main import build, problem
 from tests.supervisor.fakes import FakeClock, FakeSpawner, RecordingLog
 from tests.supervisor.harness import ROOT
@@ -20,9 +20,26 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ENV = {"PATH": "/bin", "WEBHOOK_SECRET": SECRET, "API_KEY": "k", "BUCKET_SECRET_ACCESS_KEY": "s"}
 
 
-def test_http_mode_supervises_the_deliverer(tmp_path: Path, store: Store) -> None:
+def test_the_deliverer_sleeps_until_a_delivery_waits(tmp_path: Path, store: Store) -> None:
     spawner, clock = FakeSpawner(), FakeClock()
     daemon = build(settings_for(tmp_path), store, spawner, COMMANDS, RecordingLog(), clock, environ=ENV)
+    daemon.start()
+    clock.advance(5)
+    daemon.step()
+    assert "webhooks" not in {h.spec.name for h in spawner.spawned}  # no job has a webhook: no process
+    job = store.create_job({"1": {}}, webhook=WebhookSpec(url="https://example.com/h", events=("job.cancelled",)))
+    store.cancel(job.id)  # its event waits in the outbox
+    daemon.step()
+    assert "webhooks" not in {h.spec.name for h in spawner.spawned}  # asked once a second
+    clock.advance(1)
+    daemon.step()
+    assert spawner.last("webhooks").spec.argv[-1] == "webhooks"
+
+
+def test_http_mode_supervises_the_deliverer(tmp_path: Path, store: Store) -> None:
+    spawner, clock = FakeSpawner(), FakeClock()
+    settings = settings_for(tmp_path, webhook_url="https://example.com/every-job")  # wanted from the start
+    daemon = build(settings, store, spawner, COMMANDS, RecordingLog(), clock, environ=ENV)
     daemon.start()
     hooks = spawner.last("webhooks")
     assert hooks.spec.argv[-1] == "webhooks"

@@ -57,8 +57,9 @@ FORBIDDEN: dict[str, set[str]] = {
     # httpx: uploads are encoded by executor.multipart
     "executor": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
                 | {"aiohttp", "requests", "transports", "attr", "httpx", "httpcore"},
+    # limits: only once a named key has a requests_per_second
     "http": CONSOLE_EXTRAS | NO_BUCKET | HTTP_CLIENTS | IMAGE_LIBS
-            | {"fastapi", "pydantic", "runpod", "attr", "executor", "websockets"},
+            | {"fastapi", "pydantic", "runpod", "attr", "executor", "websockets", "limits"},
     # the webhook deliverer: the store, h11 and its own module only (no framework, no pooled client)
     "webhooks": CONSOLE_EXTRAS | NO_BUCKET | SERVERS | CLI_EXTRAS | IMAGE_LIBS | METRICS
                 | {"httpx", "httpcore", "aiohttp", "requests", "urllib3", "executor", "websockets", "attr", "anyio"},

@@ -6,11 +6,8 @@ priority are checked where the job is submitted (transports.service, the jobs co
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_411_LENGTH_REQUIRED
@@ -18,20 +15,40 @@ from litestar.status_codes import HTTP_411_LENGTH_REQUIRED
 from transports.errors import OverQuota
 from transports.http.clients import Caller
 
+if TYPE_CHECKING:
+    from limits import RateLimitItemPerSecond
+    from limits.strategies import MovingWindowRateLimiter
+
 _MB = 1024 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class Quotas:
     def __init__(self) -> None:
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter: MovingWindowRateLimiter | None = None  # made at the first rate limit (3 MB of imports)
         self._items: dict[int, RateLimitItemPerSecond] = {}
+
+    @property
+    def limiter(self) -> MovingWindowRateLimiter:
+        if self._limiter is None:
+            from limits.storage import MemoryStorage
+            from limits.strategies import MovingWindowRateLimiter
+
+            self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        return self._limiter
+
+    def _item(self, rate: int) -> RateLimitItemPerSecond:
+        if rate not in self._items:
+            from limits import RateLimitItemPerSecond
+
+            self._items[rate] = RateLimitItemPerSecond(rate)
+        return self._items[rate]
 
     def check(self, connection: ASGIConnection[Any, Any, Any, Any], caller: Caller) -> None:
         """Raises OverLimit (429) or 411 for a body without a length where the client has a size limit."""
         rate = caller.limits.requests_per_second
         if rate:
-            item = self._items.get(rate) or self._items.setdefault(rate, RateLimitItemPerSecond(rate))
+            item = self._item(rate)
             if not self.limiter.hit(item, caller.name):
                 reset = self.limiter.get_window_stats(item, caller.name).reset_time
                 raise OverQuota(f"requests_per_second: this key may send {rate} requests per second",

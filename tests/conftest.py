@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from store import Store
+from tests.supervisor.harness import RunningDaemon
 
 
 @pytest.fixture
@@ -20,3 +21,12 @@ def store(db_path: str) -> Iterator[Store]:
     s = Store(db_path)
     yield s
     s.close()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[RunningDaemon]]:
+    """Real daemons a test starts (tests.supervisor.harness), each killed at its end if still running."""
+    started: list[RunningDaemon] = []
+    yield started
+    for d in started:
+        d.close()

@@ -5,7 +5,6 @@ between two jobs (never during one); a job that fails with an out-of-memory erro
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from tests.supervisor.harness import RunningDaemon
 from tests.supervisor.test_acceptance_watchdog import fake, operations, submit
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[RunningDaemon]]:
-    started: list[RunningDaemon] = []
-    yield started
-    for d in started:
-        d.close()
 
 
 def start(daemons: list[RunningDaemon], tmp_path: Path, **env: str) -> RunningDaemon:

@@ -4,7 +4,6 @@ stops answering under a job; the stuck job ends as asked, the others are requeue
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from tests.supervisor.harness import RunningDaemon, workflow
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
 
 LONG = {"delay_ms": 60_000, "progress_steps": 600}  # a prompt that runs a minute unless interrupted
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[RunningDaemon]]:
-    started: list[RunningDaemon] = []
-    yield started
-    for d in started:
-        d.close()
 
 
 def fake(d: RunningDaemon, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

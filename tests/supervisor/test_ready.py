@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,6 @@ import pytest
 from tests.supervisor.harness import RunningDaemon, workflow
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[RunningDaemon]]:
-    started: list[RunningDaemon] = []
-    yield started
-    for d in started:
-        d.close()
 
 
 def make(daemons: list[RunningDaemon], tmp_path: Path, **env: str) -> RunningDaemon:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 
 import apsw
 import pytest
@@ -22,14 +21,6 @@ SECRETS = {
     "RUNPOD_AI_API_KEY": "secret-runpod-key-7777",
 }
 BUCKET = {"BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"}
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[RunningDaemon]]:
-    started: list[RunningDaemon] = []
-    yield started
-    for d in started:
-        d.close()
 
 
 def environ_of(pid: int) -> dict[str, str]:

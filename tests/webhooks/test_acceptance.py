@@ -35,14 +35,6 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[RunningDaemon]]:
-    started: list[RunningDaemon] = []
-    yield started
-    for d in started:
-        d.close()
-
-
 def make(daemons: list[RunningDaemon], tmp_path: Path, **env: str) -> RunningDaemon:
     d = RunningDaemon(tmp_path, **env)
     daemons.append(d)
